@@ -1,0 +1,50 @@
+# jdrum: two commands set everything up on a fresh machine.
+#   make demo   install into .venv, then run the demo on the embedded synthetic data
+#   make test   install into .venv, then lint and run the test suite (slow tests excluded)
+# PYTHON picks the interpreter (3.11 or 3.12), e.g. `make test PYTHON=python3.12 VENV=.venv312`.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.jdrum-installed
+PYTEST_ARGS ?=
+
+.PHONY: install test test-slow lint format demo dataset clean
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# madmom 0.16.1 imports Cython in its setup.py, so its build prerequisites go in first and it is
+# built against the venv's NumPy without isolation; --no-cache-dir keeps a wheel built against
+# another NumPy out of the way.
+$(STAMP): setup.cfg pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q cython numpy 'setuptools<81' wheel
+	$(PY) -m pip install -q --no-cache-dir --no-build-isolation madmom
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+demo: install
+	$(PY) -m jdrum.demo --workdir runs/demo
+
+dataset: install
+	$(PY) -m jdrum.build_dataset synthstems/default --data_dir data/tfds
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
