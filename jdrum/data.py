@@ -1,0 +1,89 @@
+"""Reading clip records: TFDS builders in `tfds_builders/`, `tfds.data_source`, grain pipelines."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import grain
+import numpy as np
+
+from jdrum import audio
+
+BUILDERS_PACKAGE = "tfds_builders"
+BATCHED_FIELDS = (
+    "drums",
+    "drumless",
+    "beat_embedding",
+    "beat_activation",
+    "clip_index",
+    "start_sample",
+    "tempo",
+)
+
+
+def builder_names() -> list[str]:
+    """Datasets with a builder in `tfds_builders/` (one folder each, `tfds new` layout)."""
+    root = os.path.dirname(importlib.import_module(BUILDERS_PACKAGE).__file__)
+    return sorted(
+        name
+        for name in os.listdir(root)
+        if os.path.isfile(os.path.join(root, name, f"{name}_dataset_builder.py"))
+    )
+
+
+def register(name: str) -> None:
+    """Imports the builder of dataset `name` so that TFDS knows it."""
+    if name not in builder_names():
+        raise ValueError(f"unknown dataset {name!r}; builders: {', '.join(builder_names())}")
+    importlib.import_module(f"{BUILDERS_PACKAGE}.{name}.{name}_dataset_builder")
+
+
+def builder(name_config: str, data_dir: str | os.PathLike):
+    """The array_record TFDS builder for "NAME" or "NAME/CONFIG"."""
+    import tensorflow_datasets as tfds
+
+    name, _, config = name_config.partition("/")
+    register(name)
+    configs = [c.name for c in tfds.builder_cls(name).BUILDER_CONFIGS]
+    if config and config not in configs:
+        raise ValueError(f"{name} has no config {config!r}; configs: {', '.join(configs)}")
+    return tfds.builder(name_config, data_dir=os.fspath(data_dir), file_format="array_record")
+
+
+def data_source(name_config: str, split: str, data_dir: str | os.PathLike):
+    """Random-access source of one split of a built dataset (`tfds.data_source`)."""
+    import tensorflow_datasets as tfds
+
+    register(name_config.split("/")[0])
+    return tfds.data_source(name_config, split=split, data_dir=os.fspath(data_dir))
+
+
+def clip_dataset(
+    source,
+    batch_size: int,
+    seed: int = 0,
+    shuffle: bool = True,
+    num_epochs: int | None = 1,
+    drop_remainder: bool = True,
+) -> grain.MapDataset:
+    """A grain pipeline over clip records: shuffle, repeat, float audio, batch.
+
+    Each element is a dict of the fixed-shape fields (`BATCHED_FIELDS`) as NumPy arrays with a
+    leading batch axis; `drums` and `drumless` are float32 in [-1, 1] (the int16 PCM / 32768).
+    The ragged fields (`beats`, `true_beats`) and the ids are read from the source by index.
+    """
+    ds = grain.MapDataset.source(source)
+    if shuffle:
+        ds = ds.seed(seed).shuffle()
+    if num_epochs != 1:
+        ds = ds.repeat(num_epochs)
+    ds = ds.map(_to_float_audio)
+    return ds.batch(batch_size, drop_remainder=drop_remainder)
+
+
+def _to_float_audio(record: dict) -> dict:
+    out = {key: np.asarray(record[key]) for key in BATCHED_FIELDS}
+    for key in ("drums", "drumless"):
+        out[key] = audio.from_pcm16(out[key])
+    return out

@@ -1,0 +1,198 @@
+"""The clip record every dataset builder yields (DESIGN §3) and the clip logic they share.
+
+A builder turns each recording into paired drum / drumless stems and calls `song_clips`, which
+cuts the clips (fixed windows or downbeat-aligned), drops clips whose drum stem is silent,
+attaches the beat features of the configured tracker and yields `(key, record)` pairs whose
+features are `features(config)`. Splits are by recording (`split_of`), so no song is in two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import math
+from collections.abc import Iterator
+
+import jax
+import numpy as np
+
+from jdrum import audio as audio_lib
+
+SPLITS = ("train", "validation", "test")
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+BEAT_HOP = 441  # beat features run at 100 frames/s (REFERENCE §0)
+BEAT_EMBEDDING_DIM = 50
+BEAT_CLASSES = 3  # non-beat, downbeat, beat (the DA2 tracker's classes)
+TRACKERS = ("none", "madmom")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipConfig:
+    """How recordings become clip records; part of every builder config (and its version)."""
+
+    clip_length: int = 2**20  # samples; the reference clip is 2**20 = 23.78 s
+    hop_length: int = 2**19  # fixed windows: the paper's 50 % overlap
+    segmentation: str = "fixed"  # "fixed" windows or "downbeat"-aligned (REFERENCE §1.2)
+    min_gap_s: float | None = None  # downbeat mode: None = clip duration; the reference: 24.0
+    drop_silent_drums: bool = True  # drop clips whose drum stem fails `audio.is_silent`
+    # Beat features: "none" writes zeros (no beats); "madmom" fills `beat_activation` and
+    # `beats` from madmom's downbeat RNN + DBN on the drumless clip.
+    tracker: str = "none"
+
+    def __post_init__(self):
+        if self.segmentation not in ("fixed", "downbeat"):
+            raise ValueError(f"segmentation must be 'fixed' or 'downbeat': {self.segmentation!r}")
+        if self.tracker not in TRACKERS:
+            raise ValueError(f"tracker must be one of {TRACKERS}: {self.tracker!r}")
+        if self.clip_length <= 0 or self.hop_length <= 0:
+            raise ValueError("clip_length and hop_length must be positive")
+
+    @property
+    def beat_frames(self) -> int:
+        """Beat-feature frames per clip: ceil(clip_length / 441) (2,378 for 2**20)."""
+        return math.ceil(self.clip_length / BEAT_HOP)
+
+
+def features(config: ClipConfig):
+    """The TFDS features of a clip record."""
+    import tensorflow_datasets as tfds
+
+    f = tfds.features
+    # Plain tensors: tfds.features.Audio needs TensorFlow even for raw PCM.
+    pcm = dict(shape=(config.clip_length,), dtype=np.int16)
+    return f.FeaturesDict(
+        {
+            "drums": f.Tensor(**pcm, doc="drum stem, int16 PCM, mono 44.1 kHz"),
+            "drumless": f.Tensor(**pcm, doc="sum of every other stem, int16 PCM, mono 44.1 kHz"),
+            "beat_embedding": f.Tensor(
+                shape=(config.beat_frames, BEAT_EMBEDDING_DIM),
+                dtype=np.float16,
+                doc="tracker embedding of the drumless clip at 100 frames/s",
+            ),
+            "beat_activation": f.Tensor(
+                shape=(config.beat_frames, BEAT_CLASSES),
+                dtype=np.float32,
+                doc="tracker probabilities [non-beat, downbeat, beat] of the drumless clip",
+            ),
+            "beats": f.Tensor(
+                shape=(None, 2), dtype=np.float32, doc="DBN beats: time in s, position in bar"
+            ),
+            "song_id": f.Text(),
+            "source": f.Text(doc="dataset the recording comes from"),
+            "clip_index": np.int32,
+            "start_sample": np.int64,
+            "true_beats": f.Tensor(
+                shape=(None, 2),
+                dtype=np.float32,
+                doc="annotated beats in the clip (s from clip start, position); empty if unknown",
+            ),
+            "tempo": f.Scalar(dtype=np.float32, doc="annotated tempo in BPM; 0 if unknown"),
+        }
+    )
+
+
+def split_of(song_id: str) -> str:
+    """The split of a recording: a stable hash of its id cut 80 / 10 / 10."""
+    digest = hashlib.sha256(song_id.encode("utf-8")).digest()
+    u = int.from_bytes(digest[:8], "big") / 2.0**64
+    edges = np.cumsum(SPLIT_FRACTIONS)
+    return SPLITS[min(int(np.searchsorted(edges, u, side="right")), len(SPLITS) - 1)]
+
+
+@functools.lru_cache(maxsize=4)
+def _jitted_log_mel(spectrogram: audio_lib.SpectrogramConfig):
+    return jax.jit(functools.partial(audio_lib.log_mel, config=spectrogram))
+
+
+def _beat_features(drumless: np.ndarray, config: ClipConfig):
+    embedding = np.zeros((config.beat_frames, BEAT_EMBEDDING_DIM), np.float16)
+    activation = np.zeros((config.beat_frames, BEAT_CLASSES), np.float32)
+    beats = np.zeros((0, 2), np.float32)
+    if config.tracker == "madmom":
+        from jdrum.beat import dbn
+
+        act = dbn.downbeat_activations(drumless)[: config.beat_frames]
+        beat_p, downbeat_p = act[:, 0], act[:, 1]
+        n = act.shape[0]
+        activation[:n] = np.stack([1.0 - beat_p - downbeat_p, downbeat_p, beat_p], axis=-1)
+        beats = dbn.dbn_beats(act).astype(np.float32)
+    return embedding, activation, beats
+
+
+def song_clips(
+    song_id: str,
+    source: str,
+    drums: np.ndarray,
+    drumless: np.ndarray,
+    config: ClipConfig,
+    true_beats: np.ndarray | None = None,
+    tempo: np.ndarray | None = None,
+) -> Iterator[tuple[str, dict]]:
+    """Cuts one recording into clip records.
+
+    Args:
+      song_id: unique, stable id of the recording (keys and splits derive from it).
+      source: the dataset name.
+      drums: (n,) float32 drum stem at 44.1 kHz.
+      drumless: (m,) float32 sum of the other stems; the shorter stem is zero-padded.
+      config: clip settings.
+      true_beats: optional (k, 2) annotated beats (time in s, position in bar, 1 = downbeat).
+      tempo: optional (k,) tempo in BPM at each annotated beat.
+
+    Yields:
+      (key, record) with key "<song_id>/<clip index>"; clip indices count the kept clips.
+    """
+    length = max(len(drums), len(drumless))
+    drums = np.pad(np.asarray(drums, np.float32), (0, length - len(drums)))
+    drumless = np.pad(np.asarray(drumless, np.float32), (0, length - len(drumless)))
+    sr = audio_lib.SAMPLE_RATE
+    if true_beats is not None:
+        true_beats = np.asarray(true_beats, np.float64).reshape(-1, 2)
+    if config.segmentation == "fixed":
+        starts = audio_lib.fixed_clip_starts(length, config.clip_length, config.hop_length)
+    else:
+        if true_beats is not None and len(true_beats):
+            beats = true_beats
+        else:
+            from jdrum.beat import dbn
+
+            beats = dbn.track_beats(drums + drumless)
+        downbeats = beats[beats[:, 1] == 1, 0]
+        starts = audio_lib.downbeat_clip_starts(
+            downbeats, length, config.clip_length, sr, config.min_gap_s
+        )
+    log_mel = _jitted_log_mel(audio_lib.DEFAULT_SPECTROGRAM)
+    clip_index = 0
+    for start in starts:
+        stop = int(start) + config.clip_length
+        drum_clip = audio_lib.to_pcm16(drums[start:stop])
+        drumless_clip = audio_lib.to_pcm16(drumless[start:stop])
+        if config.drop_silent_drums and audio_lib.is_silent(
+            log_mel(audio_lib.from_pcm16(drum_clip))
+        ):
+            continue
+        embedding, activation, beats = _beat_features(audio_lib.from_pcm16(drumless_clip), config)
+        clip_beats = np.zeros((0, 2), np.float32)
+        clip_tempo = 0.0
+        if true_beats is not None:
+            t0, t1 = start / sr, stop / sr
+            inside = (true_beats[:, 0] >= t0) & (true_beats[:, 0] < t1)
+            clip_beats = np.stack([true_beats[inside, 0] - t0, true_beats[inside, 1]], axis=-1)
+            if tempo is not None and inside.any():
+                clip_tempo = float(np.median(np.asarray(tempo)[inside]))
+        record = {
+            "drums": drum_clip,
+            "drumless": drumless_clip,
+            "beat_embedding": embedding,
+            "beat_activation": activation,
+            "beats": beats,
+            "song_id": song_id,
+            "source": source,
+            "clip_index": np.int32(clip_index),
+            "start_sample": np.int64(start),
+            "true_beats": clip_beats.astype(np.float32),
+            "tempo": np.float32(clip_tempo),
+        }
+        yield f"{song_id}/{clip_index:04d}", record
+        clip_index += 1

@@ -1,0 +1,103 @@
+"""synthstems: builds `tiny`, reads it back through tfds.data_source and grain, checks it."""
+
+import collections
+import pathlib
+
+import numpy as np
+import pytest
+
+from jdrum import audio, data, records, synth
+
+SR = audio.SAMPLE_RATE
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The tiny config built twice into two folders."""
+    dirs = []
+    for name in ("a", "b"):
+        data_dir = tmp_path_factory.mktemp(name)
+        data.builder("synthstems/tiny", data_dir).download_and_prepare()
+        dirs.append(data_dir)
+    return dirs
+
+
+def _files(data_dir: pathlib.Path) -> dict[str, bytes]:
+    root = data_dir / "synthstems" / "tiny"
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_two_builds_are_byte_identical(built):
+    first, second = (_files(d) for d in built)
+    assert any(name.endswith(".array_record-00000-of-00001") for name in first)
+    assert first.keys() == second.keys()
+    for name in first:
+        assert first[name] == second[name], name
+
+
+@pytest.fixture(scope="module")
+def splits(built):
+    return {split: data.data_source("synthstems/tiny", split, built[0]) for split in records.SPLITS}
+
+
+def test_records_have_the_clip_schema(splits):
+    config = data.builder("synthstems/tiny", "unused").builder_config.clip
+    frames = config.beat_frames
+    for split, source in splits.items():
+        assert len(source) > 0, split
+        record = source[0]
+        assert record["drums"].shape == (2**17,) and record["drums"].dtype == np.int16
+        assert record["drumless"].shape == (2**17,) and record["drumless"].dtype == np.int16
+        assert record["beat_embedding"].shape == (frames, 50)
+        assert record["beat_embedding"].dtype == np.float16
+        assert record["beat_activation"].shape == (frames, 3)
+        assert record["beats"].shape[1] == 2
+        assert record["source"] == b"synthstems"
+        assert frames == 298  # ceil(2**17 / 441)
+
+
+def test_splits_are_by_recording_and_clips_match_the_songs(splits):
+    builder_config = data.builder("synthstems/tiny", "unused").builder_config
+    songs_by_split = collections.defaultdict(set)
+    for split, source in splits.items():
+        for i in range(len(source)):
+            record = source[i]
+            song_id = record["song_id"].decode()
+            songs_by_split[split].add(song_id)
+            assert records.split_of(song_id) == split
+            # The drum and drumless clips are the song's stems at the clip's start; their sum
+            # is the full mix (to int16 rounding).
+            index = int(song_id.rsplit("-", 1)[1])
+            song = synth.render_song(builder_config.plan(index), builder_config.synth_config)
+            start = int(record["start_sample"])
+            window = slice(start, start + 2**17)
+            np.testing.assert_array_equal(record["drums"], audio.to_pcm16(song.drums[window]))
+            mix = audio.from_pcm16(record["drums"]) + audio.from_pcm16(record["drumless"])
+            np.testing.assert_allclose(mix, song.mix[window], atol=1.0 / 32768)
+            # Beat truth is relative to the clip and lies inside it.
+            beats = record["true_beats"]
+            assert np.all((beats[:, 0] >= 0) & (beats[:, 0] < 2**17 / SR))
+            assert set(np.unique(beats[:, 1])) <= set(range(1, song.plan.meter + 1))
+            assert 60.0 <= record["tempo"] <= 200.0
+    all_songs = [s for songs in songs_by_split.values() for s in songs]
+    assert len(all_songs) == len(set(all_songs))  # no song in two splits
+
+
+def test_grain_reads_batches(splits):
+    loader = data.clip_dataset(splits["train"], batch_size=4, seed=1)
+    batch = next(iter(loader))
+    assert batch["drums"].shape == (4, 2**17) and batch["drums"].dtype == np.float32
+    assert np.abs(batch["drums"]).max() <= 1.0
+    again = next(iter(data.clip_dataset(splits["train"], batch_size=4, seed=1)))
+    np.testing.assert_array_equal(batch["start_sample"], again["start_sample"])
+
+
+def test_default_config_covers_styles_meters_and_changes():
+    config = data.builder("synthstems/default", "unused").builder_config
+    plans = [config.plan(i) for i in range(config.num_songs)]
+    styles = {style for plan in plans for style in plan.styles}
+    assert len(styles) >= 6 and styles == set(synth.STYLES)
+    assert {plan.meter for plan in plans} == {3, 4}
+    changes = collections.Counter(plan.change for plan in plans)
+    assert changes["tempo"] > 0 and changes["groove"] > 0
+    assert 0.1 <= (changes["tempo"] + changes["groove"]) / len(plans) <= 0.3
