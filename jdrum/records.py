@@ -176,9 +176,11 @@ def song_clips(
         clip_beats = np.zeros((0, 2), np.float32)
         clip_tempo = 0.0
         if true_beats is not None:
-            t0, t1 = start / sr, stop / sr
-            inside = (true_beats[:, 0] >= t0) & (true_beats[:, 0] < t1)
-            clip_beats = np.stack([true_beats[inside, 0] - t0, true_beats[inside, 1]], axis=-1)
+            # A beat belongs to the clip holding its (rounded) sample, like the clip starts.
+            beat_samples = np.round(true_beats[:, 0] * sr)
+            inside = (beat_samples >= start) & (beat_samples < stop)
+            times = np.maximum(true_beats[inside, 0] - start / sr, 0.0)
+            clip_beats = np.stack([times, true_beats[inside, 1]], axis=-1)
             if tempo is not None and inside.any():
                 clip_tempo = float(np.median(np.asarray(tempo)[inside]))
         record = {

@@ -18,6 +18,7 @@ import dataclasses
 import functools
 
 import numpy as np
+import scipy.signal
 
 # One bar of each groove, one character per step on a grid of 16ths, or of eighth-note triplets
 # when a bar has 3 steps per beat (swung eighths then sit on steps 0 and 2 of each beat).
@@ -319,11 +320,25 @@ def plan_song(
 
 
 def _band(x: np.ndarray, sr: int, lo: float, hi: float = np.inf) -> np.ndarray:
-    """Keeps the [lo, hi] Hz band of `x` (a brick wall in the frequency domain)."""
+    """Band-passes `x` to [lo, hi] Hz with 24 dB/octave Butterworth-like slopes (zero phase).
+
+    Gentle slopes, not a brick wall: real drums keep some energy across the whole spectrum.
+    """
     spectrum = np.fft.rfft(x)
-    freqs = np.fft.rfftfreq(len(x), 1.0 / sr)
-    spectrum[(freqs < min(lo, 0.4 * sr)) | (freqs > min(hi, 0.49 * sr))] = 0.0
-    return np.fft.irfft(spectrum, len(x))
+    freqs = np.maximum(np.fft.rfftfreq(len(x), 1.0 / sr), 1e-3)
+    gain = 1.0 / np.sqrt(1.0 + (lo / freqs) ** 8)
+    if np.isfinite(hi):
+        gain = gain / np.sqrt(1.0 + (freqs / hi) ** 8)
+    return np.fft.irfft(spectrum * gain, len(x))
+
+
+def _room(x: np.ndarray, rng, sr: int) -> np.ndarray:
+    """Adds a small room: exponentially decaying noise as impulse response, mixed in low."""
+    rt60 = rng.uniform(0.4, 0.9)
+    t = np.arange(int(rt60 * sr)) / sr
+    response = _band(rng.standard_normal(len(t)), sr, 150.0, 9000.0) * np.exp(-6.9 * t / rt60)
+    response *= rng.uniform(0.25, 0.4) / np.sqrt(np.sum(response**2))
+    return x + scipy.signal.oaconvolve(x, response)[: len(x)]
 
 
 def _noise(rng, n: int, sr: int, lo: float, hi: float) -> np.ndarray:
@@ -596,7 +611,7 @@ def _render_drums(plan, times, n, sr) -> np.ndarray:
             if len(later) and later[0] - start < len(x):
                 x = x[: later[0] - start] * np.linspace(1.0, 0.0, later[0] - start) ** 4
         _add(out, min(velocity, 1.2) * x, start)
-    return out
+    return _room(out, rng, sr)
 
 
 def _render_notes(notes, voice, times, n, sr, rng) -> np.ndarray:

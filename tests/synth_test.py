@@ -179,7 +179,8 @@ class RenderTest(parameterized.TestCase):
         song = _song(seed)
         # Humanised onsets move at most 2.5 * 4 ms ahead of the nominal time.
         silent = int((song.plan.lead_in_s - 0.011) * _SHORT.sample_rate)
-        self.assertEqual(np.abs(song.mix[: max(0, silent)]).max(initial=0.0), 0.0)
+        # The room reverb is an FFT convolution: its rounding leaves ~1e-16, nothing audible.
+        self.assertLess(np.abs(song.mix[: max(0, silent)]).max(initial=0.0), 1e-9)
 
     @parameterized.named_parameters(*_CASES)
     def test_onsets_fall_on_beats(self, seed):
