@@ -30,13 +30,14 @@ def main(argv):
     import tensorflow_datasets as tfds
 
     start = time.perf_counter()
+    # Unknown names and broken dataset folders end in one line naming the problem, no trace.
     try:
         builder = data.builder(argv[1], _DATA_DIR.value)
-    except ValueError as error:  # unknown dataset or config: one line, no trace
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=_MANUAL_DIR.value)
+        )
+    except ValueError as error:  # also multitrack.DatasetError and audio.AudioError
         sys.exit(f"jdrum.build_dataset: {error}")
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=_MANUAL_DIR.value)
-    )
     splits = ", ".join(f"{k}: {v.num_examples}" for k, v in builder.info.splits.items())
     seconds = time.perf_counter() - start
     logging.info("built %s in %.1f s", builder.info.full_name, seconds)
