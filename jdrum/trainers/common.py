@@ -1,0 +1,152 @@
+"""What every trainer shares: optimizer and schedule, metric writer, the resumable train loop.
+
+A trainer builds its model, its initial `TrainState`, a jitted `train_step(state, batch) ->
+(state, metrics)`, a grain iterator and an `evaluate(state) -> metrics`, then hands them to
+`train_loop`, which restores the latest checkpoint (parameters, optimizer and data position),
+logs, evaluates, checkpoints and stops loudly on a non-finite loss.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import jax
+import numpy as np
+import optax
+from absl import logging
+
+from jdrum import checkpoint
+
+
+def learning_rate_schedule(opt) -> optax.Schedule:
+    """Linear warm-up over `opt.warmup_steps`, then constant or cosine decay to 0 by
+    `opt.decay_steps` (0: no decay; the reference's VQ-VAE and LM schedule is warm-up only)."""
+    warmup = optax.linear_schedule(0.0, opt.lr, max(opt.warmup_steps, 1))
+    if not opt.decay_steps:
+        after = optax.constant_schedule(opt.lr)
+    else:
+        after = optax.cosine_decay_schedule(opt.lr, max(opt.decay_steps - opt.warmup_steps, 1))
+    return optax.join_schedules([warmup, after], [opt.warmup_steps])
+
+
+def optimizer(opt) -> optax.GradientTransformation:
+    """Adam(W) with the schedule above and optional global-norm clipping (`opt.clip` > 0)."""
+    parts = []
+    if opt.clip:
+        parts.append(optax.clip_by_global_norm(opt.clip))
+    parts.append(
+        optax.adamw(
+            learning_rate_schedule(opt),
+            b1=opt.b1,
+            b2=opt.b2,
+            eps=opt.eps,
+            weight_decay=opt.weight_decay,
+        )
+    )
+    return optax.chain(*parts)
+
+
+class Writer:
+    """Scalars to TensorBoard (tensorboardX event files in `workdir`) and to the log."""
+
+    def __init__(self, workdir: str):
+        self._tb = None
+        if jax.process_index() == 0:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(workdir)
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        text = ", ".join(f"{k}={v:.5g}" for k, v in values.items())
+        logging.info("step %d: %s", step, text)
+        if self._tb is not None:
+            for key, value in values.items():
+                self._tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+
+
+def write_config(config, workdir: str) -> None:
+    """`workdir/config.json`: the run's full configuration."""
+    if jax.process_index() == 0:
+        os.makedirs(workdir, exist_ok=True)
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+
+
+def read_config(workdir: str) -> dict:
+    with open(os.path.join(workdir, "config.json")) as f:
+        return json.load(f)
+
+
+def _host(metrics) -> dict[str, float]:
+    return {k: float(np.asarray(v)) for k, v in jax.device_get(metrics).items()}
+
+
+def train_loop(
+    *,
+    workdir: str,
+    state,
+    train_step: Callable,
+    train_iter: Iterator,
+    num_steps: int,
+    evaluate: Callable | None = None,
+    log_every: int = 50,
+    eval_every: int = 0,
+    checkpoint_every: int = 500,
+    max_to_keep: int = 3,
+):
+    """Runs `train_step` until `num_steps`, resuming from `workdir/checkpoints` if present.
+
+    Metrics of step n are fetched after step n + 1 is dispatched, so the host never waits on
+    the device. `evaluate(state)` runs every `eval_every` steps (0: only at the end).
+
+    Returns:
+      The final state.
+
+    Raises:
+      FloatingPointError: the training loss became NaN or infinite.
+    """
+    mngr = checkpoint.manager(os.path.join(workdir, "checkpoints"), max_to_keep)
+    step, state = checkpoint.restore_latest(mngr, state, train_iter)
+    if step:
+        logging.info("resumed from step %d", step)
+    writer = Writer(workdir)
+    pending = None
+    timer = (step, time.perf_counter())
+    try:
+        while step < num_steps:
+            batch = next(train_iter)
+            state, metrics = train_step(state, batch)
+            step += 1
+            if pending is not None:
+                _report(writer, *pending, timer, log_every)
+            pending = (step, metrics)
+            if eval_every and step % eval_every == 0 and step < num_steps and evaluate:
+                writer.scalars(step, {f"eval/{k}": v for k, v in evaluate(state).items()})
+            if step % checkpoint_every == 0 or step == num_steps:
+                checkpoint.save(mngr, step, state, train_iter)
+        if pending is not None:
+            _report(writer, *pending, timer, 1)
+        if evaluate is not None:
+            writer.scalars(step, {f"eval/{k}": v for k, v in evaluate(state).items()})
+    finally:
+        mngr.wait_until_finished()
+        writer.close()
+    return state
+
+
+def _report(writer: Writer, step: int, metrics, timer, log_every: int) -> None:
+    """Checks every step's loss; writes the metrics of every `log_every`-th step."""
+    values = _host(metrics)
+    if not np.isfinite(values.get("loss", 0.0)):
+        raise FloatingPointError(f"step {step}: the training loss is {values['loss']}")
+    if step % log_every == 0:
+        first_step, start = timer
+        values["steps_per_second"] = (step - first_step) / max(time.perf_counter() - start, 1e-9)
+        writer.scalars(step, {f"train/{k}": v for k, v in values.items()})

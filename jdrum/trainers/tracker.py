@@ -1,0 +1,186 @@
+"""Distilled beat trackers: the Flax BLSTM trained on one stem (drumless or drums) of clips.
+
+The paper's "non-drum tracker" hears drumless audio, its "drum tracker" drums. Targets are
+per-frame class distributions over [non-beat, downbeat, beat] at 100 frames/s, from the
+records' true beats (each beat also marks its two neighbour frames at half weight, as madmom
+trains) or, for data without annotations, from a teacher: madmom's downbeat ensemble on the
+full mix (drums + drumless).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import grain
+import jax
+import jax.numpy as jnp
+import mir_eval
+import numpy as np
+import optax
+from absl import logging
+from flax.training import train_state
+
+from jdrum import audio, data
+from jdrum.beat import dbn, features, tracker, weights
+from jdrum.trainers import common
+
+NEIGHBOUR_WEIGHT = 0.5
+
+
+def frame_targets(beats_Nx2: np.ndarray, num_frames: int) -> np.ndarray:
+    """(num_frames, 3) target distributions [non-beat, downbeat, beat] from (time, position)."""
+    targets = np.zeros((num_frames, 3), np.float32)
+    for time_s, position in np.asarray(beats_Nx2, np.float64).reshape(-1, 2):
+        frame = int(round(time_s * dbn.FPS))
+        label = 1 if position == 1 else 2
+        for offset, weight in ((0, 1.0), (-1, NEIGHBOUR_WEIGHT), (1, NEIGHBOUR_WEIGHT)):
+            if 0 <= frame + offset < num_frames:
+                targets[frame + offset, label] = max(targets[frame + offset, label], weight)
+    targets[:, 0] = 1.0 - targets[:, 1:].sum(axis=-1).clip(0.0, 1.0)
+    return targets / targets.sum(axis=-1, keepdims=True)
+
+
+def teacher_targets(mix: np.ndarray, num_frames: int) -> np.ndarray:
+    """(num_frames, 3) [non-beat, downbeat, beat] from madmom's ensemble on the full mix."""
+    act = dbn.downbeat_activations(mix)[:num_frames]
+    out = np.zeros((num_frames, 3), np.float32)
+    out[: len(act), 1], out[: len(act), 2] = act[:, 1], act[:, 0]
+    out[:, 0] = 1.0 - out[:, 1] - out[:, 2]
+    out[len(act) :, 0] = 1.0
+    return out
+
+
+class Featurize(grain.transforms.Map):
+    """Clip record -> {"features": (T, 314), "targets": (T, 3), "beats": true beats}."""
+
+    def __init__(self, stem: str, targets: str):
+        if stem not in ("drums", "drumless"):
+            raise ValueError(f"stem must be 'drums' or 'drumless': {stem!r}")
+        if targets not in ("truth", "teacher", "auto"):
+            raise ValueError(f"targets must be 'truth', 'teacher' or 'auto': {targets!r}")
+        self.stem, self.targets = stem, targets
+
+    def map(self, record):
+        x = audio.from_pcm16(np.asarray(record[self.stem]))
+        feats = features.madmom_features(x)
+        num_frames = feats.shape[0]
+        truth = np.asarray(record["true_beats"], np.float32).reshape(-1, 2)
+        use_truth = self.targets == "truth" or (self.targets == "auto" and len(truth))
+        if use_truth:
+            targets = frame_targets(truth, num_frames)
+        else:
+            mix = audio.from_pcm16(np.asarray(record["drums"])) + audio.from_pcm16(
+                np.asarray(record["drumless"])
+            )
+            targets = teacher_targets(mix, num_frames)
+        return {"features": feats.astype(np.float32), "targets": targets}
+
+
+def make_model(model_config) -> tracker.BeatTracker:
+    return tracker.BeatTracker(
+        num_layers=model_config.num_layers,
+        hidden=model_config.hidden,
+        peephole=model_config.peephole,
+        head="madmom",
+    )
+
+
+def initial_params(model, model_config, rng, num_features: int = features.NUM_FEATURES):
+    params = model.init(rng, jnp.zeros((1, 8, num_features), jnp.float32))
+    if model_config.init == "madmom":
+        ensemble = weights.load_madmom_downbeat_ensemble()
+        params = jax.tree.map(lambda x: x[0], ensemble)  # the first of the 8 networks
+    elif model_config.init != "random":
+        raise ValueError(f"model.init must be 'random' or 'madmom': {model_config.init!r}")
+    return params
+
+
+def loss_fn(params, model, batch):
+    """Mean cross-entropy (nats) between the target distributions and the predictions."""
+    logits_BxTx3 = model.apply(params, batch["features"], method=model.logits)
+    log_p = jax.nn.log_softmax(logits_BxTx3, axis=-1)
+    return -jnp.mean(jnp.sum(batch["targets"] * log_p, axis=-1))
+
+
+@functools.partial(jax.jit, static_argnums=2, donate_argnums=0)
+def train_step(state, batch, model):
+    loss, grads = jax.value_and_grad(loss_fn)(state.params, model, batch)
+    state = state.apply_gradients(grads=grads)
+    return state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+
+
+def _dataset(config, split: str, shuffle: bool, num_epochs: int | None):
+    source = data.data_source(config.data.dataset, split, config.data.data_dir)
+    ds = grain.MapDataset.source(source)
+    if shuffle:
+        ds = ds.seed(config.seed).shuffle()
+    if num_epochs != 1:
+        ds = ds.repeat(num_epochs)
+    return ds.map(Featurize(config.data.stem, config.data.targets)), source
+
+
+def beat_f1(probabilities_Tx3: np.ndarray, true_beats_Nx2: np.ndarray) -> float:
+    """Beat F-measure (mir_eval, 70 ms) of the DBN on tracker probabilities vs true beats."""
+    estimated = dbn.dbn_beats(np.asarray(tracker.beat_activations(probabilities_Tx3)))
+    return float(mir_eval.beat.f_measure(true_beats_Nx2[:, 0], estimated[:, 0], 0.07))
+
+
+def evaluate(params, model, config) -> dict[str, float]:
+    """Loss over the whole validation split and beat F1 where the clips have true beats."""
+    ds, source = _dataset(config, "validation", shuffle=False, num_epochs=1)
+    probs = jax.jit(functools.partial(model.apply, method=model.probabilities))
+    losses, f1 = [], []
+    for i, item in enumerate(ds):
+        batch = jax.tree.map(lambda x: x[None], item)
+        losses.append(float(loss_fn(params, model, batch)))
+        truth = np.asarray(source[i]["true_beats"], np.float32).reshape(-1, 2)
+        if len(truth) >= 2:
+            f1.append(beat_f1(np.asarray(probs(params, batch["features"]))[0], truth))
+    metrics = {"loss": float(np.mean(losses))}
+    if f1:
+        metrics["beat_f1"] = float(np.mean(f1))
+    return metrics
+
+
+def train_and_evaluate(config, workdir: str):
+    """Trains the tracker of `config` in `workdir` (resuming) and evaluates it at the end."""
+    common.write_config(config, workdir)
+    model = make_model(config.model)
+    rng = jax.random.key(config.seed)
+    params = initial_params(model, config.model, rng)
+    state = train_state.TrainState.create(
+        apply_fn=model.apply, params=params, tx=common.optimizer(config.opt)
+    )
+    ds, _ = _dataset(config, "train", shuffle=True, num_epochs=None)
+    train_iter = iter(ds.batch(config.data.batch_size, drop_remainder=True))
+    step = functools.partial(train_step, model=model)
+    state = common.train_loop(
+        workdir=workdir,
+        state=state,
+        train_step=step,
+        train_iter=train_iter,
+        num_steps=config.train.num_steps,
+        evaluate=lambda s: evaluate(s.params, model, config),
+        log_every=config.train.log_every,
+        eval_every=config.train.eval_every,
+        checkpoint_every=config.train.checkpoint_every,
+    )
+    logging.info("tracker written to %s", os.path.abspath(workdir))
+    return state
+
+
+def load(workdir: str):
+    """(model, params) of a trained tracker run directory."""
+    import ml_collections
+
+    config = ml_collections.ConfigDict(common.read_config(workdir))
+    model = make_model(config.model)
+    params = model.init(jax.random.key(0), jnp.zeros((1, 8, features.NUM_FEATURES)))
+    state = train_state.TrainState.create(
+        apply_fn=model.apply, params=params, tx=common.optimizer(config.opt)
+    )
+    from jdrum import checkpoint
+
+    state = checkpoint.restore_state(os.path.join(workdir, "checkpoints"), state)
+    return model, state.params
