@@ -24,7 +24,6 @@ SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 BEAT_HOP = 441  # beat features run at 100 frames/s (REFERENCE §0)
 BEAT_EMBEDDING_DIM = 50
 BEAT_CLASSES = 3  # non-beat, downbeat, beat (the DA2 tracker's classes)
-TRACKERS = ("none", "madmom")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,15 +35,20 @@ class ClipConfig:
     segmentation: str = "fixed"  # "fixed" windows or "downbeat"-aligned (REFERENCE §1.2)
     min_gap_s: float | None = None  # downbeat mode: None = clip duration; the reference: 24.0
     drop_silent_drums: bool = True  # drop clips whose drum stem fails `audio.is_silent`
-    # Beat features: "none" writes zeros (no beats); "madmom" fills `beat_activation` and
-    # `beats` from madmom's downbeat RNN + DBN on the drumless clip.
+    # Beat features of the drumless clip: "none" writes zeros and no beats; otherwise a
+    # tracker name of `jdrum.beat.tracking.load` ("madmom", "run:DIR", "da2:FILE").
     tracker: str = "none"
 
     def __post_init__(self):
         if self.segmentation not in ("fixed", "downbeat"):
             raise ValueError(f"segmentation must be 'fixed' or 'downbeat': {self.segmentation!r}")
-        if self.tracker not in TRACKERS:
-            raise ValueError(f"tracker must be one of {TRACKERS}: {self.tracker!r}")
+        if self.tracker not in ("none", "madmom") and self.tracker.split(":")[0] not in (
+            "run",
+            "da2",
+        ):
+            raise ValueError(
+                f"unknown tracker {self.tracker!r}: 'none', 'madmom', 'run:DIR', 'da2:FILE'"
+            )
         if self.clip_length <= 0 or self.hop_length <= 0:
             raise ValueError("clip_length and hop_length must be positive")
 
@@ -105,18 +109,22 @@ def _jitted_log_mel(spectrogram: audio_lib.SpectrogramConfig):
     return jax.jit(functools.partial(audio_lib.log_mel, config=spectrogram))
 
 
-def _beat_features(drumless: np.ndarray, config: ClipConfig):
-    embedding = np.zeros((config.beat_frames, BEAT_EMBEDDING_DIM), np.float16)
-    activation = np.zeros((config.beat_frames, BEAT_CLASSES), np.float32)
-    beats = np.zeros((0, 2), np.float32)
-    if config.tracker == "madmom":
-        from jdrum.beat import dbn
+def beat_features(drumless_NxL: np.ndarray, config: ClipConfig):
+    """(embedding (N, T, 50) float16, activation (N, T, 3), [beats (n_i, 2)]) of drumless
+    clips, from the config's tracker; zeros and no beats for tracker "none"."""
+    n = len(drumless_NxL)
+    embedding = np.zeros((n, config.beat_frames, BEAT_EMBEDDING_DIM), np.float16)
+    activation = np.zeros((n, config.beat_frames, BEAT_CLASSES), np.float32)
+    beats = [np.zeros((0, 2), np.float32) for _ in range(n)]
+    if config.tracker != "none" and n:
+        from jdrum.beat import dbn, tracker, tracking
 
-        act = dbn.downbeat_activations(drumless)[: config.beat_frames]
-        beat_p, downbeat_p = act[:, 0], act[:, 1]
-        n = act.shape[0]
-        activation[:n] = np.stack([1.0 - beat_p - downbeat_p, downbeat_p, beat_p], axis=-1)
-        beats = dbn.dbn_beats(act).astype(np.float32)
+        embedding_NxTxD, activation = tracking.load(config.tracker)(drumless_NxL)
+        embedding = embedding_NxTxD.astype(np.float16)
+        # madmom's default DBN (threshold 0.05): the reference's high-level DBN (threshold
+        # 0.65, `conditions.dbn_high_beats`) finds nothing on weak drumless activations.
+        pairs = np.asarray(tracker.beat_activations(activation))
+        beats = [dbn.dbn_beats(pair).astype(np.float32) for pair in pairs]
     return embedding, activation, beats
 
 
@@ -163,16 +171,25 @@ def song_clips(
             downbeats, length, config.clip_length, sr, config.min_gap_s
         )
     log_mel = _jitted_log_mel(audio_lib.DEFAULT_SPECTROGRAM)
-    clip_index = 0
+    kept = []
     for start in starts:
-        stop = int(start) + config.clip_length
-        drum_clip = audio_lib.to_pcm16(drums[start:stop])
-        drumless_clip = audio_lib.to_pcm16(drumless[start:stop])
-        if config.drop_silent_drums and audio_lib.is_silent(
-            log_mel(audio_lib.from_pcm16(drum_clip))
+        drum_clip = audio_lib.to_pcm16(drums[start : start + config.clip_length])
+        if not (
+            config.drop_silent_drums
+            and audio_lib.is_silent(log_mel(audio_lib.from_pcm16(drum_clip)))
         ):
-            continue
-        embedding, activation, beats = _beat_features(audio_lib.from_pcm16(drumless_clip), config)
+            kept.append((int(start), drum_clip))
+    drumless_clips = [
+        audio_lib.to_pcm16(drumless[start : start + config.clip_length]) for start, _ in kept
+    ]
+    # One tracker call per song: the clips of a song are tracked as a batch.
+    embeddings, activations, dbn_beats = beat_features(
+        np.stack([audio_lib.from_pcm16(x) for x in drumless_clips]) if kept else [], config
+    )
+    for clip_index, ((start, drum_clip), drumless_clip) in enumerate(
+        zip(kept, drumless_clips, strict=True)
+    ):
+        stop = start + config.clip_length
         clip_beats = np.zeros((0, 2), np.float32)
         clip_tempo = 0.0
         if true_beats is not None:
@@ -186,9 +203,9 @@ def song_clips(
         record = {
             "drums": drum_clip,
             "drumless": drumless_clip,
-            "beat_embedding": embedding,
-            "beat_activation": activation,
-            "beats": beats,
+            "beat_embedding": embeddings[clip_index],
+            "beat_activation": activations[clip_index],
+            "beats": dbn_beats[clip_index],
             "song_id": song_id,
             "source": source,
             "clip_index": np.int32(clip_index),
@@ -197,4 +214,3 @@ def song_clips(
             "tempo": np.float32(clip_tempo),
         }
         yield f"{song_id}/{clip_index:04d}", record
-        clip_index += 1

@@ -30,7 +30,7 @@ class SynthstemsConfig(tfds.core.BuilderConfig):
     min_seconds: float = 60.0
     max_seconds: float = 180.0
     seed: int = 0
-    clip: records.ClipConfig = records.ClipConfig()
+    clip: records.ClipConfig = records.ClipConfig(tracker="madmom")
 
     @property
     def synth_config(self) -> synth.SynthConfig:
@@ -48,8 +48,11 @@ class SynthstemsConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Paired drum / drumless clips of synthesised songs."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "Beat features of the drumless clips from the madmom tracker (in JAX).",
+    }
     BUILDER_CONFIGS = [
         SynthstemsConfig(
             name="default",
@@ -61,7 +64,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             num_songs=40,
             min_seconds=12.0,
             max_seconds=20.0,
-            clip=records.ClipConfig(clip_length=2**17, hop_length=2**16),
+            clip=records.ClipConfig(clip_length=2**17, hop_length=2**16, tracker="madmom"),
         ),
         SynthstemsConfig(
             name="tiny",
@@ -69,7 +72,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             num_songs=16,
             min_seconds=5.0,
             max_seconds=7.0,
-            clip=records.ClipConfig(clip_length=2**17, hop_length=2**16),
+            clip=records.ClipConfig(clip_length=2**17, hop_length=2**16, tracker="madmom"),
         ),
     ]
     DEFAULT_CONFIG_NAME = "default"

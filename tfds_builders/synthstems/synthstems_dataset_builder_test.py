@@ -54,6 +54,9 @@ def test_records_have_the_clip_schema(splits):
         assert record["beats"].shape[1] == 2
         assert record["source"] == b"synthstems"
         assert frames == 298  # ceil(2**17 / 441)
+        # Beat features of the drumless clip from the madmom tracker.
+        np.testing.assert_allclose(record["beat_activation"].sum(axis=-1), 1.0, atol=1e-5)
+        assert np.abs(record["beat_embedding"]).max() > 0.1
 
 
 def test_splits_are_by_recording_and_clips_match_the_songs(splits):
