@@ -1,7 +1,8 @@
 """Builds a dataset of `tfds_builders/` to array_record clip records.
 
     python -m jdrum.build_dataset synthstems/tiny --data_dir data/tfds
-    python -m jdrum.build_dataset musdb18 --manual_dir ~/data/musdb18hq --data_dir data/tfds
+    python -m jdrum.build_dataset musdb18 --manual_dir ~/data/musdb18hq --data_dir data/tfds \
+        --num_workers 8
 
 TFDS's own `tfds build` CLI works too where TensorFlow is installed; this entry point needs none.
 """
@@ -19,6 +20,9 @@ _DATA_DIR = flags.DEFINE_string("data_dir", "data/tfds", "Where the built datase
 _MANUAL_DIR = flags.DEFINE_string(
     "manual_dir", None, "Folder holding a downloaded dataset (for builders that need one)."
 )
+_NUM_WORKERS = flags.DEFINE_integer(
+    "num_workers", None, "Multitrack builders: processes that load and cut songs in parallel."
+)
 
 
 def main(argv):
@@ -32,7 +36,8 @@ def main(argv):
     start = time.perf_counter()
     # Unknown names and broken dataset folders end in one line naming the problem, no trace.
     try:
-        builder = data.builder(argv[1], _DATA_DIR.value)
+        overrides = {} if _NUM_WORKERS.value is None else {"num_workers": _NUM_WORKERS.value}
+        builder = data.builder(argv[1], _DATA_DIR.value, **overrides)
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=_MANUAL_DIR.value)
         )

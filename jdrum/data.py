@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 
@@ -39,16 +40,29 @@ def register(name: str) -> None:
     importlib.import_module(f"{BUILDERS_PACKAGE}.{name}.{name}_dataset_builder")
 
 
-def builder(name_config: str, data_dir: str | os.PathLike):
-    """The array_record TFDS builder for "NAME" or "NAME/CONFIG"."""
+def builder(name_config: str, data_dir: str | os.PathLike, **overrides):
+    """The array_record TFDS builder for "NAME" or "NAME/CONFIG".
+
+    `overrides` replace fields of the named config that do not change the data, such as
+    `num_workers` of the multitrack builders.
+    """
     import tensorflow_datasets as tfds
 
-    name, _, config = name_config.partition("/")
+    name, _, config_name = name_config.partition("/")
     register(name)
-    configs = [c.name for c in tfds.builder_cls(name).BUILDER_CONFIGS]
-    if config and config not in configs:
-        raise ValueError(f"{name} has no config {config!r}; configs: {', '.join(configs)}")
-    return tfds.builder(name_config, data_dir=os.fspath(data_dir), file_format="array_record")
+    cls = tfds.builder_cls(name)
+    configs = {c.name: c for c in cls.BUILDER_CONFIGS}
+    if config_name and config_name not in configs:
+        raise ValueError(f"{name} has no config {config_name!r}; configs: {', '.join(configs)}")
+    data_dir = os.fspath(data_dir)
+    if not overrides:
+        return tfds.builder(name_config, data_dir=data_dir, file_format="array_record")
+    config = configs[config_name or cls.DEFAULT_CONFIG_NAME or next(iter(configs))]
+    unknown = [key for key in overrides if not hasattr(config, key)]
+    if unknown:
+        raise ValueError(f"{name_config} has no setting {', '.join(unknown)}")
+    config = dataclasses.replace(config, **overrides)
+    return cls(config=config, data_dir=data_dir, file_format="array_record")
 
 
 def data_source(name_config: str, split: str, data_dir: str | os.PathLike):

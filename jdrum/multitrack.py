@@ -84,8 +84,13 @@ def song_key(name: str) -> str:
 
 
 def canonical_key(song_id: str) -> str:
-    """The key one song has in every dataset: duplicates across datasets share it."""
-    key = song_key(MUSDB_ALIASES.get(song_id, song_id))
+    """The key one recording has in every dataset: duplicates across datasets share it."""
+    return song_key(MUSDB_ALIASES.get(song_id, song_id))
+
+
+def split_key(song_id: str) -> str:
+    """What the split is hashed from: the canonical key, or the key of the song's family."""
+    key = canonical_key(song_id)
     for group, pattern in _SPLIT_GROUPS.items():
         if pattern.match(key):
             return group
@@ -105,6 +110,9 @@ class Track:
     source: str  # the dataset name
     drums: tuple[str, ...]
     drumless: tuple[str, ...]
+    # The dataset's rule: skip (and count) the track if its files' lengths differ by more than
+    # this; None: files legitimately differ (raw tracks) and are zero-padded to the longest.
+    max_length_mismatch_s: float | None = 1.0
 
     @property
     def key(self) -> str:
@@ -112,7 +120,7 @@ class Track:
 
     @property
     def split(self) -> str:
-        return records.split_of(self.key)
+        return records.split_of(split_key(self.song_id))
 
 
 @dataclasses.dataclass
@@ -212,7 +220,7 @@ def _stream_info(path: str, stream: int) -> FileInfo:
     return FileInfo(stream_ref(path, stream), rate, int(round(float(fields[1]) * rate)))
 
 
-def check_track(track: Track, max_length_mismatch_s: float | None) -> str | None:
+def check_track(track: Track, clip_length: int = 0) -> str | None:
     """Checks every file of a track; returns a reason to skip it, or None to keep it.
 
     Raises:
@@ -224,8 +232,11 @@ def check_track(track: Track, max_length_mismatch_s: float | None) -> str | None
     if any(info.num_samples == 0 for info in infos):
         return "empty audio file"
     seconds = [info.seconds for info in infos]
-    if max_length_mismatch_s is not None and max(seconds) - min(seconds) > max_length_mismatch_s:
+    tolerance = track.max_length_mismatch_s
+    if tolerance is not None and max(seconds) - min(seconds) > tolerance:
         return "stems of different lengths"
+    if max(seconds) * audio.SAMPLE_RATE < clip_length:
+        return "shorter than one clip"
     return None
 
 
@@ -270,11 +281,11 @@ def generate_clips(tracks: Iterable[Track], clip: records.ClipConfig, num_worker
             yield from clips
 
 
-def checked_listing(listing: Listing, max_length_mismatch_s: float | None) -> Listing:
+def checked_listing(listing: Listing, clip_length: int = 0) -> Listing:
     """Drops the tracks that fail `check_track`, recording why; raises on missing files."""
     kept = Listing(tracks=[], skipped={k: list(v) for k, v in listing.skipped.items()})
     for track in listing.tracks:
-        reason = check_track(track, max_length_mismatch_s)
+        reason = check_track(track, clip_length)
         if reason is None:
             kept.tracks.append(track)
         else:
@@ -305,23 +316,22 @@ class MultitrackConfig(tfds.core.BuilderConfig):
     """Clip settings plus how tracks are checked and loaded."""
 
     clip: records.ClipConfig = records.ClipConfig()
-    # Skip (and count) a track whose files differ in length by more than this; None: pad all.
-    max_length_mismatch_s: float | None = 1.0
     num_workers: int = 1  # processes loading tracks in parallel (see each builder's README)
 
 
-def default_configs(**overrides) -> list[MultitrackConfig]:
-    """The two configs every multitrack builder offers."""
+def default_configs(config_class=MultitrackConfig, **overrides) -> list[MultitrackConfig]:
+    """The two configs every multitrack builder offers, of `config_class`."""
     return [
-        MultitrackConfig(
+        config_class(
             name="default",
             description="2**20-sample clips, 50 % overlap (the paper's slicing).",
+            clip=records.ClipConfig(tracker="madmom"),
             **overrides,
         ),
-        MultitrackConfig(
+        config_class(
             name="downbeat",
             description="2**20-sample clips cut on downbeats > 24 s apart (the reference code).",
-            clip=records.ClipConfig(segmentation="downbeat", min_gap_s=24.0),
+            clip=records.ClipConfig(segmentation="downbeat", min_gap_s=24.0, tracker="madmom"),
             **overrides,
         ),
     ]
@@ -331,7 +341,8 @@ class MultitrackBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
     """Base of the builders over a downloaded multitrack dataset in `manual_dir`.
 
     A subclass sets `VERSION`, `BUILDER_CONFIGS`, `MANUAL_DOWNLOAD_INSTRUCTIONS` and implements
-    `list_tracks`; everything else (checks, splits, clips, skip report) happens here.
+    `list_tracks` (or, to combine datasets, `usable_tracks`); everything else (checks, splits,
+    clips, the skip report) happens here.
     """
 
     HOMEPAGE: str = ""
@@ -339,6 +350,10 @@ class MultitrackBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
     def list_tracks(self, root: str) -> Listing:
         """The tracks of the dataset folder `root` with their drum / drumless files."""
         raise NotImplementedError
+
+    def usable_tracks(self, root: str) -> Listing:
+        """`list_tracks` after `checked_listing`: what the build will read."""
+        return checked_listing(self.list_tracks(root), self.builder_config.clip.clip_length)
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
@@ -353,8 +368,7 @@ class MultitrackBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
             # Before TFDS's own check, whose message spans many lines.
             raise DatasetError(f"{root}: empty or missing folder; {self.name} expects a download")
         root = os.fspath(dl_manager.manual_dir)
-        config = self.builder_config
-        listing = checked_listing(self.list_tracks(root), config.max_length_mismatch_s)
+        listing = self.usable_tracks(root)
         if not listing.tracks:
             raise DatasetError(f"{root}: no usable {self.name} track ({listing.report()})")
         log_skipped(self.name, listing)

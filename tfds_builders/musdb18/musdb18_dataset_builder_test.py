@@ -69,7 +69,7 @@ def test_clips_are_the_stems_and_sum_to_all_stems(hq):
     for split, clips in by_split.items():
         for record in clips:
             name = record["song_id"].decode()
-            assert records.split_of(multitrack.canonical_key(name)) == split
+            assert records.split_of(multitrack.split_key(name)) == split
             folder = next(root.glob(f"*/{glob.escape(name)}"))
             stems = {s: audio.load(folder / f"{s}.wav") for s in fake_data.STEMS}
             window = slice(int(record["start_sample"]), int(record["start_sample"]) + 2**16)
@@ -188,3 +188,15 @@ def test_interrupted_build_reruns_to_every_example_once(tmp_path, monkeypatch):
         for r in rs
     ]
     assert len(rerun) == len(set(rerun)) and sorted(rerun) == sorted(complete)
+
+
+def test_process_pool_build_equals_one_process(tmp_path, hq):
+    root, _, by_split = hq
+    pooled = _records(_build(root, tmp_path, num_workers=2))
+    assert pooled.keys() == by_split.keys()
+    for split, clips in by_split.items():
+        assert len(pooled[split]) == len(clips)
+        for a, b in zip(clips, pooled[split], strict=True):
+            assert a["song_id"] == b["song_id"] and a["clip_index"] == b["clip_index"]
+            np.testing.assert_array_equal(a["drums"], b["drums"])
+            np.testing.assert_array_equal(a["drumless"], b["drumless"])
