@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import jax
 import numpy as np
 import optax
+import tqdm
 from absl import logging
 
 from jdrum import checkpoint
@@ -66,6 +67,14 @@ class Writer:
             for key, value in values.items():
                 self._tb.add_scalar(key, value, step)
 
+    def images(self, step: int, images: dict[str, np.ndarray]) -> None:
+        """Grey-scale (H, W) images, e.g. mel spectrograms (low frequencies at the bottom)."""
+        if self._tb is not None:
+            for key, image in images.items():
+                image = np.asarray(image, np.float32)[::-1]
+                span = max(float(image.max() - image.min()), 1e-9)
+                self._tb.add_image(key, (image - image.min()) / span, step, dataformats="HW")
+
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
@@ -104,7 +113,8 @@ def train_loop(
     """Runs `train_step` until `num_steps`, resuming from `workdir/checkpoints` if present.
 
     Metrics of step n are fetched after step n + 1 is dispatched, so the host never waits on
-    the device. `evaluate(state)` runs every `eval_every` steps (0: only at the end).
+    the device. `evaluate(state)` runs every `eval_every` steps (0: only at the end) and
+    returns scalars, and optionally 2-D arrays that are written as images.
 
     Returns:
       The final state.
@@ -119,26 +129,46 @@ def train_loop(
     writer = Writer(workdir)
     pending = None
     timer = (step, time.perf_counter())
+    progress = tqdm.tqdm(
+        total=num_steps,
+        initial=step,
+        desc=os.path.basename(os.path.normpath(workdir)),
+        disable=jax.process_index() > 0,
+        mininterval=2.0,
+    )
     try:
         while step < num_steps:
             batch = next(train_iter)
             state, metrics = train_step(state, batch)
             step += 1
+            progress.update()
             if pending is not None:
                 _report(writer, *pending, timer, log_every)
             pending = (step, metrics)
             if eval_every and step % eval_every == 0 and step < num_steps and evaluate:
-                writer.scalars(step, {f"eval/{k}": v for k, v in evaluate(state).items()})
+                _write_eval(writer, step, evaluate(state))
             if step % checkpoint_every == 0 or step == num_steps:
+                # Check this step's loss first: a non-finite state is never written.
+                _report(writer, *pending, timer, log_every)
+                pending = None
                 checkpoint.save(mngr, step, state, train_iter)
         if pending is not None:
             _report(writer, *pending, timer, 1)
         if evaluate is not None:
-            writer.scalars(step, {f"eval/{k}": v for k, v in evaluate(state).items()})
+            _write_eval(writer, step, evaluate(state))
     finally:
+        progress.close()
         mngr.wait_until_finished()
         writer.close()
     return state
+
+
+def _write_eval(writer: Writer, step: int, result: dict) -> None:
+    """Scalars of an evaluation under eval/; 2-D arrays (e.g. mels) as images."""
+    images = {f"eval/{k}": v for k, v in result.items() if np.ndim(v) == 2}
+    writer.scalars(step, {f"eval/{k}": float(v) for k, v in result.items() if np.ndim(v) == 0})
+    if images:
+        writer.images(step, images)
 
 
 def _report(writer: Writer, step: int, metrics, timer, log_every: int) -> None:
