@@ -17,11 +17,20 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, log
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def trainers():
-    """Stage name -> train_and_evaluate(config, workdir)."""
+def _tracker(config, workdir):
     from jdrum.trainers import tracker
 
-    return {"tracker": tracker.train_and_evaluate}
+    return tracker.train_and_evaluate(config, workdir)
+
+
+def _vqvae(config, workdir):
+    from jdrum.trainers import vqvae
+
+    return vqvae.train_and_evaluate(config, workdir)
+
+
+# config.stage -> trainer; each imports its own modules only when it runs.
+STAGES = {"tracker": _tracker, "vqvae": _vqvae}
 
 
 def main(argv):
@@ -31,10 +40,9 @@ def main(argv):
     logging.info(
         "process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
     )
-    stages = trainers()
-    if config.stage not in stages:
-        raise app.UsageError(f"unknown stage {config.stage!r}; stages: {', '.join(stages)}")
-    stages[config.stage](config, _WORKDIR.value)
+    if config.stage not in STAGES:
+        raise app.UsageError(f"unknown stage {config.stage!r}; stages: {', '.join(STAGES)}")
+    STAGES[config.stage](config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -109,12 +109,14 @@ def train_loop(
     eval_every: int = 0,
     checkpoint_every: int = 500,
     max_to_keep: int = 3,
+    learning_rate: Callable[[int], float] | None = None,
 ):
     """Runs `train_step` until `num_steps`, resuming from `workdir/checkpoints` if present.
 
     Metrics of step n are fetched after step n + 1 is dispatched, so the host never waits on
     the device. `evaluate(state)` runs every `eval_every` steps (0: only at the end) and
-    returns scalars, and optionally 2-D arrays that are written as images.
+    returns scalars, and optionally 2-D arrays that are written as images. `learning_rate`
+    (the schedule) is logged as train/lr.
 
     Returns:
       The final state.
@@ -143,17 +145,17 @@ def train_loop(
             step += 1
             progress.update()
             if pending is not None:
-                _report(writer, *pending, timer, log_every)
+                _report(writer, *pending, timer, log_every, learning_rate)
             pending = (step, metrics)
             if eval_every and step % eval_every == 0 and step < num_steps and evaluate:
                 _write_eval(writer, step, evaluate(state))
             if step % checkpoint_every == 0 or step == num_steps:
                 # Check this step's loss first: a non-finite state is never written.
-                _report(writer, *pending, timer, log_every)
+                _report(writer, *pending, timer, log_every, learning_rate)
                 pending = None
                 checkpoint.save(mngr, step, state, train_iter)
         if pending is not None:
-            _report(writer, *pending, timer, 1)
+            _report(writer, *pending, timer, 1, learning_rate)
         if evaluate is not None:
             _write_eval(writer, step, evaluate(state))
     finally:
@@ -171,12 +173,14 @@ def _write_eval(writer: Writer, step: int, result: dict) -> None:
         writer.images(step, images)
 
 
-def _report(writer: Writer, step: int, metrics, timer, log_every: int) -> None:
+def _report(writer: Writer, step: int, metrics, timer, log_every: int, learning_rate) -> None:
     """Checks every step's loss; writes the metrics of every `log_every`-th step."""
     values = _host(metrics)
     if not np.isfinite(values.get("loss", 0.0)):
         raise FloatingPointError(f"step {step}: the training loss is {values['loss']}")
     if step % log_every == 0:
+        if learning_rate is not None:
+            values["lr"] = float(learning_rate(step - 1))  # the rate step `step` used
         first_step, start = timer
         values["steps_per_second"] = (step - first_step) / max(time.perf_counter() - start, 1e-9)
         writer.scalars(step, {f"train/{k}": v for k, v in values.items()})

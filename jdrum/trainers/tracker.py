@@ -107,7 +107,7 @@ def loss_fn(params, model, batch):
 def train_step(state, batch, model):
     loss, grads = jax.value_and_grad(loss_fn)(state.params, model, batch)
     state = state.apply_gradients(grads=grads)
-    return state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+    return state, {"loss": loss, "grad_norm": optax.tree_utils.tree_norm(grads)}
 
 
 def _dataset(config, split: str, shuffle: bool, num_epochs: int | None):
@@ -165,6 +165,7 @@ def train_and_evaluate(config, workdir: str):
         log_every=config.train.log_every,
         eval_every=config.train.eval_every,
         checkpoint_every=config.train.checkpoint_every,
+        learning_rate=common.learning_rate_schedule(config.opt),
     )
     logging.info("tracker written to %s", os.path.abspath(workdir))
     return state

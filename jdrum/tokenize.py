@@ -1,0 +1,31 @@
+"""Writes the token records of a dataset with a run's two VQ-VAEs (DESIGN §3).
+
+    python -m jdrum.tokenize --run runs/NAME --dataset synthstems/demo [--data_dir data/tfds]
+
+reads `runs/NAME/vqvae_drums` and `runs/NAME/vqvae_drumless` and writes, for every split,
+`runs/NAME/tokens/<dataset>/<split>.array_record` (see `jdrum.tokens`).
+"""
+
+from __future__ import annotations
+
+from absl import app, flags
+
+from jdrum import tokens
+
+_RUN = flags.DEFINE_string("run", None, "Run directory holding vqvae_drums/ and vqvae_drumless/.")
+_DATASET = flags.DEFINE_string("dataset", None, "Dataset NAME[/CONFIG] to tokenize.")
+_DATA_DIR = flags.DEFINE_string("data_dir", "data/tfds", "Where the dataset is built.")
+_BATCH = flags.DEFINE_integer("batch_size", 16, "Clips per jitted call.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not _RUN.value or not _DATASET.value:
+        raise app.UsageError("--run and --dataset are required")
+    counts = tokens.tokenize(_RUN.value, _DATASET.value, _DATA_DIR.value, _BATCH.value)
+    print(f"{tokens.token_dir(_RUN.value, _DATASET.value)}: {counts}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,211 @@
+"""The mel VQ-VAE stage: one model per stem (drums: 32 codes, drumless: 1024).
+
+The log-mel is computed on the device from the clip audio, normalised with per-bin statistics
+of the train split (computed once, kept in the train state and so in every checkpoint), and
+reconstructed through the EMA-codebook bottleneck (loss: MSE + 0.02 commitment, REFERENCE
+§2.4). The codebook statistics are a separate collection of the state, updated only in
+training steps.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import grain
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from flax.training import train_state
+
+from jdrum import audio, checkpoint, data
+from jdrum.models import vqvae
+from jdrum.trainers import common
+
+
+class TrainState(train_state.TrainState):
+    codebook: Any  # the quantizer's EMA statistics (not trained by gradients)
+    mel_mean: jax.Array  # (n_mels,) normalisation statistics of the train split
+    mel_std: jax.Array
+    rng: jax.Array  # key of the codebook's random draws (init, dead-code restarts)
+
+
+def make_model(model_config) -> vqvae.VQVAE:
+    return vqvae.VQVAE(
+        codebook_size=model_config.codebook_size,
+        width=model_config.width,
+        latent=model_config.latent,
+        down=tuple(model_config.down),
+        up=tuple(model_config.up),
+        commit_beta=model_config.commit_beta,
+    )
+
+
+def mel_stats(state) -> audio.MelStats:
+    return audio.MelStats(mean=np.asarray(state.mel_mean), std=np.asarray(state.mel_std))
+
+
+def _clips(config, split: str, shuffle: bool, num_epochs: int | None) -> grain.MapDataset:
+    source = data.data_source(config.data.dataset, split, config.data.data_dir)
+    ds = grain.MapDataset.source(source)
+    if shuffle:
+        ds = ds.seed(config.seed).shuffle()
+    if num_epochs != 1:
+        ds = ds.repeat(num_epochs)
+    stem = config.data.stem
+    return ds.map(lambda record: {"audio": np.asarray(record[stem], np.int16)})
+
+
+@functools.partial(jax.jit, static_argnames="spectrogram")
+def _log_mel(pcm_BxL, spectrogram=audio.DEFAULT_SPECTROGRAM):
+    return audio.log_mel(audio.from_pcm16(pcm_BxL), spectrogram)
+
+
+def compute_mel_stats(config) -> audio.MelStats:
+    """Per-bin mean / std over every frame of (up to `stats_clips`) train clips."""
+    ds = _clips(config, "train", shuffle=True, num_epochs=1)
+    if config.data.stats_clips:
+        ds = ds[: config.data.stats_clips]
+    ds = ds.batch(config.data.batch_size)
+    accumulator = audio.MelStatsAccumulator()
+    for batch in ds:
+        accumulator.update(np.asarray(_log_mel(batch["audio"])))
+    return accumulator.result()
+
+
+def _normalised_mel(state, pcm_BxL):
+    mel_BxMxT = _log_mel(pcm_BxL)
+    return (mel_BxMxT - state.mel_mean[None, :, None]) / state.mel_std[None, :, None]
+
+
+@functools.partial(jax.jit, static_argnums=2, donate_argnums=0)
+def train_step(state: TrainState, batch, model: vqvae.VQVAE):
+    mel = _normalised_mel(state, batch["audio"])
+    rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+
+    def loss_fn(params):
+        (_, aux), updates = model.apply(
+            {"params": params, "codebook": state.codebook},
+            mel,
+            train=True,
+            rngs={"codebook": rng},
+            mutable=["codebook"],
+        )
+        return aux["loss"], (aux, updates["codebook"])
+
+    (_, (aux, codebook)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    state = state.apply_gradients(grads=grads, codebook=codebook)
+    metrics = {k: v for k, v in aux.items() if jnp.ndim(v) == 0}
+    metrics["grad_norm"] = optax.tree_utils.tree_norm(grads)
+    return state, metrics
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def eval_step(state: TrainState, batch, model: vqvae.VQVAE):
+    mel = _normalised_mel(state, batch["audio"])
+    recon, aux = model.apply({"params": state.params, "codebook": state.codebook}, mel, train=False)
+    return recon, mel, aux
+
+
+def evaluate(state: TrainState, model, config) -> dict:
+    """Losses over the whole validation split, codes in use, and one mel with its recon."""
+    ds = _clips(config, "validation", shuffle=False, num_epochs=1)
+    ds = ds.batch(config.data.batch_size, drop_remainder=False)
+    sums, count = {}, 0
+    used = np.zeros(config.model.codebook_size, bool)
+    first = None
+    for batch in ds:
+        recon, mel, aux = eval_step(state, batch, model)
+        n = len(batch["audio"])
+        for key in ("recon_loss", "commit_loss", "loss"):
+            sums[key] = sums.get(key, 0.0) + float(aux[key]) * n
+        used[np.asarray(aux["tokens"]).reshape(-1)] = True
+        count += n
+        if first is None:
+            first = np.concatenate([np.asarray(mel[0]), np.asarray(recon[0])], axis=0)
+    result = {k: v / max(count, 1) for k, v in sums.items()}
+    result["codes_used"] = float(used.sum())
+    if first is not None:
+        result["mel_input_over_reconstruction"] = first
+    return result
+
+
+def _blank_stats() -> audio.MelStats:
+    n_mels = audio.DEFAULT_SPECTROGRAM.n_mels
+    return audio.MelStats(np.zeros(n_mels, np.float32), np.ones(n_mels, np.float32))
+
+
+def _initial_state(config, model, stats: audio.MelStats) -> TrainState:
+    rng_init, rng_codebook = jax.random.split(jax.random.key(config.seed))
+    frames = 64
+    dummy = jnp.zeros((1, audio.DEFAULT_SPECTROGRAM.n_mels, frames), jnp.float32)
+    variables = model.init(rng_init, dummy, train=False)
+    return TrainState.create(
+        apply_fn=model.apply,
+        params=variables["params"],
+        tx=common.optimizer(config.opt),
+        codebook=variables["codebook"],
+        mel_mean=jnp.asarray(stats.mean),
+        mel_std=jnp.asarray(stats.std),
+        rng=jax.random.key_data(rng_codebook),
+    )
+
+
+def train_and_evaluate(config, workdir: str) -> TrainState:
+    """Trains the VQ-VAE of `config` in `workdir`, resuming from its latest checkpoint."""
+    common.write_config(config, workdir)
+    model = make_model(config.model)
+    has_checkpoint = checkpoint.manager(os.path.join(workdir, "checkpoints")).latest_step()
+    if has_checkpoint:
+        stats = _blank_stats()  # the checkpoint's statistics replace these
+    else:
+        logging.info("computing mel statistics of the train split")
+        stats = compute_mel_stats(config)
+    state = _initial_state(config, model, stats)
+    ds = _clips(config, "train", shuffle=True, num_epochs=None)
+    train_iter = iter(ds.batch(config.data.batch_size, drop_remainder=True))
+    return common.train_loop(
+        workdir=workdir,
+        state=state,
+        train_step=functools.partial(train_step, model=model),
+        train_iter=train_iter,
+        num_steps=config.train.num_steps,
+        evaluate=lambda s: evaluate(s, model, config),
+        log_every=config.train.log_every,
+        eval_every=config.train.eval_every,
+        checkpoint_every=config.train.checkpoint_every,
+        learning_rate=common.learning_rate_schedule(config.opt),
+    )
+
+
+def restore(workdir: str) -> TrainState:
+    """The latest train state of a VQ-VAE run."""
+    config = ml_collections.ConfigDict(common.read_config(workdir))
+    model = make_model(config.model)
+    template = _initial_state(config, model, _blank_stats())
+    return checkpoint.restore_state(os.path.join(workdir, "checkpoints"), template)
+
+
+def load(workdir: str):
+    """(model, variables {"params", "codebook"}, MelStats) of a trained VQ-VAE run."""
+    config = ml_collections.ConfigDict(common.read_config(workdir))
+    state = restore(workdir)
+    variables = {"params": state.params, "codebook": state.codebook}
+    return make_model(config.model), variables, mel_stats(state)
+
+
+def write_run(workdir: str, config, variables, stats: audio.MelStats) -> None:
+    """Writes a run directory (config.json + a step-0 checkpoint) holding given weights, e.g.
+    an official VQ-VAE converted by `python -m jdrum.convert`; `load` and tokenize read it."""
+    common.write_config(config, workdir)
+    model = make_model(config.model)
+    state = _initial_state(config, model, stats).replace(
+        params=variables["params"], codebook=variables["codebook"]
+    )
+    mngr = checkpoint.manager(os.path.join(workdir, "checkpoints"))
+    checkpoint.save(mngr, 0, state)
+    mngr.wait_until_finished()
