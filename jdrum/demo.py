@@ -1,10 +1,14 @@
-"""The demo behind `make demo`: builds synthstems `demo`, writes stems and a mel plot.
+"""The demo behind `make demo`: the pipeline so far on the embedded synthetic data.
 
     python -m jdrum.demo --workdir runs/demo
 
-Writes `<workdir>/stems/*.wav` (drums, drumless and mix of a few held-out clips) and
-`<workdir>/mels.png` (their log-mel spectrograms with the true beats, downbeats bold), then
-prints where they are. The dataset is built once into `--data_dir` and reused.
+1. builds synthstems `demo` into `--data_dir` (once; later runs reuse it);
+2. writes `<workdir>/stems/*.wav` (drums, drumless and mix of a few held-out clips) and
+   `<workdir>/mels.png` (their log-mel spectrograms with the true beats, downbeats bold);
+3. trains the two tiny VQ-VAEs (`<workdir>/vqvae_drums`, `<workdir>/vqvae_drumless`; a rerun
+   resumes or skips them) and tokenizes the dataset (`<workdir>/tokens/`).
+
+It prints where everything is.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import time
 import numpy as np
 from absl import app, flags
 
-from jdrum import audio, data
+from configs import vqvae_drumless, vqvae_drums
+from jdrum import audio, data, tokens
+from jdrum.trainers import vqvae
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Where the demo writes its files.")
 _DATA_DIR = flags.DEFINE_string("data_dir", "data/tfds", "Where synthstems is built.")
@@ -92,7 +98,26 @@ def main(argv):
 
     print(f"Wrote {len(written)} stems to {stems_dir}/")
     print(f"Wrote mel spectrograms with beat lines to {plot_path}")
+
+    for stem in ("drums", "drumless"):
+        workdir = os.path.join(_WORKDIR.value, f"vqvae_{stem}")
+        print(f"Training the tiny {stem} VQ-VAE in {workdir} ...")
+        config = _vqvae_config(stem)
+        state = vqvae.train_and_evaluate(config, workdir)
+        result = vqvae.evaluate(state, vqvae.make_model(config.model), config)
+        print(
+            f"  validation: reconstruction MSE {result['recon_loss']:.3f}, "
+            f"{result['codes_used']:.0f} of {config.model.codebook_size} codes in use"
+        )
+    counts = tokens.tokenize(_WORKDIR.value, _DATASET.value, _DATA_DIR.value)
+    print(f"Wrote token records to {tokens.token_dir(_WORKDIR.value, _DATASET.value)} {counts}")
     print(f"Done in {time.perf_counter() - start:.0f} s.")
+
+
+def _vqvae_config(stem: str):
+    config = (vqvae_drums if stem == "drums" else vqvae_drumless).get_config("tiny")
+    config.data.dataset, config.data.data_dir = _DATASET.value, _DATA_DIR.value
+    return config
 
 
 if __name__ == "__main__":
