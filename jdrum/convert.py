@@ -10,6 +10,7 @@ Library functions, reusable from a CLI or a notebook:
   variables.
 * `load_official_vqvae(path)` / `vqvae_from_checkpoint(checkpoint)`: a `vq1_*.pkl` file (dict with
   `model`, `mean`, `std`, `hps`) as (model config, variables, mel statistics).
+* `da2_tracker_variables(path)`: the DA2 beat tracker `RNNBeatProc.pth` (its "nodrum" head).
 
 Names that do not map are never skipped: unknown and missing keys raise one `ValueError`.
 
@@ -276,6 +277,21 @@ def load_official_vqvae(
       (config, variables, stats) as `vqvae_from_checkpoint`.
     """
     return vqvae_from_checkpoint(read_checkpoint(path), initialised=initialised)
+
+
+# ------------------------------------------------------------------------- beat tracker
+
+
+def da2_tracker_variables(path: str | os.PathLike):
+    """The official DA2 tracker file (`RNNBeatProc.pth`: a bare state_dict of 202 entries) as
+    `jdrum.beat.tracker.BeatTracker(peephole=False, head="da2")` variables of its "nodrum"
+    head, the part JukeDrummer uses (REFERENCE §4.2). An `.npz` holding the state_dict, bare
+    or under `param/` (the reference fixture's layout), works without torch."""
+    from jdrum.beat import weights
+
+    state_dict = read_checkpoint(path)
+    state_dict = state_dict.get("param", state_dict)
+    return weights.da2_nodrum_params(state_dict)
 
 
 # ---------------------------------------------------------------------------- command line

@@ -187,3 +187,21 @@ def test_command_line_writes_a_run_that_tokenizes_like_the_reference(tmp_path, r
     )
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1].startswith("jdrum.convert: ")
+
+
+def test_da2_tracker_file_converts_to_the_reference_head():
+    from jdrum.beat import tracker, tracking
+
+    path = _load("tracker_small.npz")
+    with np.load(path) as npz:
+        features, softmax = npz["in/features"], npz["out/softmax"]
+        low = npz["out/low_beat_info"]
+    variables = convert.da2_tracker_variables(path)
+    embedding, probabilities = tracker.track(variables, features)
+    np.testing.assert_allclose(np.asarray(embedding)[0], low, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(probabilities), softmax, atol=1e-4)
+    # The same file as a named tracker of the data builders: audio in, features inside.
+    audio_BxL = np.random.default_rng(0).standard_normal((2, 44_100)).astype(np.float32) * 0.1
+    emb, probs = tracking.load(f"da2:{path}")(audio_BxL)
+    assert emb.shape == (2, 100, 50) and probs.shape == (2, 100, 3)
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)

@@ -51,20 +51,6 @@ class Tracker:
         return np.concatenate(embeddings)[:n], np.concatenate(probabilities)[:n]
 
 
-def _da2_state_dict(path: str) -> dict[str, np.ndarray]:
-    if path.endswith(".npz"):
-        with np.load(path) as f:
-            return {k.removeprefix("param/"): f[k] for k in f.files}
-    try:
-        import torch
-    except ImportError:
-        raise ValueError(
-            f"{path}: reading a PyTorch checkpoint needs torch: pip install 'jdrum[convert]'"
-        ) from None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {k: v.numpy() for k, v in state.items() if hasattr(v, "numpy")}
-
-
 @functools.lru_cache(maxsize=4)
 def load(name: str) -> Tracker:
     """The tracker called `name` (see the module docstring)."""
@@ -79,5 +65,7 @@ def load(name: str) -> Tracker:
         _, params = tracker_trainer.load(location)
         return Tracker(name, params)
     if sep and kind == "da2":
-        return Tracker(name, weights.da2_nodrum_params(_da2_state_dict(location)))
+        from jdrum import convert
+
+        return Tracker(name, convert.da2_tracker_variables(location))
     raise ValueError(f"unknown tracker {name!r}: 'madmom', 'run:DIR' or 'da2:FILE'")
