@@ -87,13 +87,20 @@ def clip_dataset(
     leading batch axis; `drums` and `drumless` are float32 in [-1, 1] (the int16 PCM / 32768).
     The ragged fields (`beats`, `true_beats`) and the ids are read from the source by index.
     """
+    ds = record_dataset(source, seed, shuffle, num_epochs).map(_to_float_audio)
+    return ds.batch(batch_size, drop_remainder=drop_remainder)
+
+
+def record_dataset(
+    source, seed: int = 0, shuffle: bool = True, num_epochs: int | None = 1
+) -> grain.MapDataset:
+    """Records of a source, shuffled by `seed` (per epoch) and repeated (None: forever)."""
     ds = grain.MapDataset.source(source)
     if shuffle:
         ds = ds.seed(seed).shuffle()
     if num_epochs != 1:
         ds = ds.repeat(num_epochs)
-    ds = ds.map(_to_float_audio)
-    return ds.batch(batch_size, drop_remainder=drop_remainder)
+    return ds
 
 
 def _to_float_audio(record: dict) -> dict:

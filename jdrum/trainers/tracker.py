@@ -112,11 +112,7 @@ def train_step(state, batch, model):
 
 def _dataset(config, split: str, shuffle: bool, num_epochs: int | None):
     source = data.data_source(config.data.dataset, split, config.data.data_dir)
-    ds = grain.MapDataset.source(source)
-    if shuffle:
-        ds = ds.seed(config.seed).shuffle()
-    if num_epochs != 1:
-        ds = ds.repeat(num_epochs)
+    ds = data.record_dataset(source, config.seed, shuffle, num_epochs)
     return ds.map(Featurize(config.data.stem, config.data.targets)), source
 
 

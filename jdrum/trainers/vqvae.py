@@ -51,11 +51,7 @@ def mel_stats(state) -> audio.MelStats:
 
 def _clips(config, split: str, shuffle: bool, num_epochs: int | None) -> grain.MapDataset:
     source = data.data_source(config.data.dataset, split, config.data.data_dir)
-    ds = grain.MapDataset.source(source)
-    if shuffle:
-        ds = ds.seed(config.seed).shuffle()
-    if num_epochs != 1:
-        ds = ds.repeat(num_epochs)
+    ds = data.record_dataset(source, config.seed, shuffle, num_epochs)
     stem = config.data.stem
     return ds.map(lambda record: {"audio": np.asarray(record[stem], np.int16)})
 

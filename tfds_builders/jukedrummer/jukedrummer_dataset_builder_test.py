@@ -4,15 +4,15 @@ import collections
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
-from jdrum import audio, multitrack, records
+from jdrum import audio, multitrack
+from tfds_builders import testing
 from tfds_builders.jukedrummer import jukedrummer_dataset_builder as jukedrummer
 from tfds_builders.medleydb import fake_data as fake_medleydb
 from tfds_builders.mixing_secret import fake_data as fake_mixing_secret
 from tfds_builders.musdb18 import fake_data as fake_musdb18
 
-CLIP = records.ClipConfig(clip_length=2**16, hop_length=2**15)
+CLIP = testing.SMALL_CLIP
 # The fakes share three songs with MUSDB18: one exact-key MedleyDB pair, one exact-key and one
 # alias-table MixingSecret pair (DATASETS §4.5, §4.6).
 PAIRS = {
@@ -58,9 +58,9 @@ def test_duplicates_are_removed_once_and_share_a_split(root, prefer_musdb):
 
 
 def test_build_merges_the_datasets(root, tmp_path):
-    config = jukedrummer.JukedrummerConfig(name="test", clip=CLIP)
-    builder = jukedrummer.Builder(config=config, data_dir=str(tmp_path), file_format="array_record")
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
+    builder = testing.build(
+        jukedrummer.Builder, root, tmp_path, config_class=jukedrummer.JukedrummerConfig
+    )
     assert builder.info.metadata["duplicates_removed"] == len(PAIRS)
     usable = jukedrummer.usable_tracks(str(root), clip_length=CLIP.clip_length)
     tracks = {t.song_id: t for t in usable.tracks}

@@ -7,34 +7,26 @@ import shutil
 import numpy as np
 import pytest
 import soundfile
-import tensorflow_datasets as tfds
 
 from jdrum import audio, multitrack, records
+from tfds_builders import testing
 from tfds_builders.medleydb import fake_data
 from tfds_builders.medleydb import medleydb_dataset_builder as medleydb
 
-CLIP = records.ClipConfig(clip_length=2**16, hop_length=2**15)
+CLIP = testing.SMALL_CLIP
 SKIPPED = sorted(t.song_id for t in fake_data.TRACKS if t.expect != "kept")
 KEPT = sorted(t.song_id for t in fake_data.TRACKS if t.expect == "kept")
 
 
 def _build(manual_dir, data_dir):
-    config = multitrack.MultitrackConfig(name="test", clip=CLIP)
-    builder = medleydb.Builder(config=config, data_dir=str(data_dir), file_format="array_record")
-    download_config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
-    builder.download_and_prepare(download_config=download_config)
-    return builder
-
-
-def _records(builder):
-    return {
-        split: [source[i] for i in range(len(source))]
-        for split, source in builder.as_data_source().items()
-    }
+    return testing.build(medleydb.Builder, manual_dir, data_dir)
 
 
 def _finished(data_dir) -> bool:
-    return os.path.exists(os.path.join(data_dir, "medleydb", "test", "1.0.0", "dataset_info.json"))
+    return testing.finished(data_dir, "medleydb")
+
+
+_records = testing.read_all
 
 
 def _fails(manual_dir, data_dir, *parts: str, match: str | None = None) -> str:

@@ -6,38 +6,25 @@ import shutil
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from jdrum import audio, multitrack, records
+from tfds_builders import testing
 from tfds_builders.mixing_secret import fake_data
 from tfds_builders.mixing_secret import mixing_secret_dataset_builder as ms
 
-CLIP = records.ClipConfig(clip_length=2**16, hop_length=2**15)
+CLIP = testing.SMALL_CLIP
 SIDES = ("drums", "drumless", "dropped")
 
 
-def _builder(data_dir):
-    config = multitrack.MultitrackConfig(name="test", clip=CLIP)
-    return ms.Builder(config=config, data_dir=str(data_dir), file_format="array_record")
-
-
 def _build(manual_dir, data_dir):
-    builder = _builder(data_dir)
-    download_config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
-    builder.download_and_prepare(download_config=download_config)
-    return builder
-
-
-def _records(builder):
-    return {
-        split: [source[i] for i in range(len(source))]
-        for split, source in builder.as_data_source().items()
-    }
+    return testing.build(ms.Builder, manual_dir, data_dir)
 
 
 def _finished(data_dir) -> bool:
-    path = os.path.join(data_dir, "mixing_secret", "test", "1.0.0", "dataset_info.json")
-    return os.path.exists(path)
+    return testing.finished(data_dir, "mixing_secret")
+
+
+_records = testing.read_all
 
 
 def _meta(*stems) -> dict:

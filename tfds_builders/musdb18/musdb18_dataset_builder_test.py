@@ -8,36 +8,24 @@ import shutil
 import numpy as np
 import pytest
 import soundfile
-import tensorflow_datasets as tfds
 
 from jdrum import audio, multitrack, records
+from tfds_builders import testing
 from tfds_builders.musdb18 import fake_data
 from tfds_builders.musdb18 import musdb18_dataset_builder as musdb18
 
-CLIP = records.ClipConfig(clip_length=2**16, hop_length=2**15)
-
-
-def _builder(data_dir, **overrides):
-    config = multitrack.MultitrackConfig(name="test", clip=CLIP, **overrides)
-    return musdb18.Builder(config=config, data_dir=str(data_dir), file_format="array_record")
+CLIP = testing.SMALL_CLIP
 
 
 def _build(manual_dir, data_dir, **overrides):
-    builder = _builder(data_dir, **overrides)
-    download_config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
-    builder.download_and_prepare(download_config=download_config)
-    return builder
-
-
-def _records(builder):
-    return {
-        split: [source[i] for i in range(len(source))]
-        for split, source in builder.as_data_source().items()
-    }
+    return testing.build(musdb18.Builder, manual_dir, data_dir, **overrides)
 
 
 def _finished(data_dir) -> bool:
-    return os.path.exists(os.path.join(data_dir, "musdb18", "test", "1.0.0", "dataset_info.json"))
+    return testing.finished(data_dir, "musdb18")
+
+
+_records = testing.read_all
 
 
 @pytest.mark.parametrize("layout", ["hq", "nested"])

@@ -1,0 +1,35 @@
+"""What the multitrack builders' tests share: a small clip config, build, read back, check."""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow_datasets as tfds
+
+from jdrum import multitrack, records
+
+# Clips short enough for fake datasets of a few seconds per song.
+SMALL_CLIP = records.ClipConfig(clip_length=2**16, hop_length=2**15)
+
+
+def build(builder_class, manual_dir, data_dir, config_class=multitrack.MultitrackConfig, **kw):
+    """Builds `builder_class` from the folder `manual_dir` with a "test" config of SMALL_CLIP."""
+    config = config_class(name="test", clip=SMALL_CLIP, **kw)
+    builder = builder_class(config=config, data_dir=str(data_dir), file_format="array_record")
+    download_config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+    builder.download_and_prepare(download_config=download_config)
+    return builder
+
+
+def read_all(builder) -> dict[str, list[dict]]:
+    """{split: every record} of a built builder."""
+    return {
+        split: [source[i] for i in range(len(source))]
+        for split, source in builder.as_data_source().items()
+    }
+
+
+def finished(data_dir, name: str) -> bool:
+    """Whether a test build of dataset `name` in `data_dir` looks complete."""
+    path = os.path.join(data_dir, name, "test", "1.0.0", "dataset_info.json")
+    return os.path.exists(path)
