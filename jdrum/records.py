@@ -42,10 +42,7 @@ class ClipConfig:
     def __post_init__(self):
         if self.segmentation not in ("fixed", "downbeat"):
             raise ValueError(f"segmentation must be 'fixed' or 'downbeat': {self.segmentation!r}")
-        if self.tracker not in ("none", "madmom") and self.tracker.split(":")[0] not in (
-            "run",
-            "da2",
-        ):
+        if self.tracker not in ("none", "madmom") and not self.tracker.startswith(("run:", "da2:")):
             raise ValueError(
                 f"unknown tracker {self.tracker!r}: 'none', 'madmom', 'run:DIR', 'da2:FILE'"
             )
