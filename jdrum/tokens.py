@@ -79,32 +79,46 @@ def _text(value) -> str:
 def tokenize(run: str, dataset: str, data_dir: str, batch_size: int = 16) -> dict[str, int]:
     """Writes the token records of every split; returns {split: records written}."""
     tokenizer = Tokenizer(run)
-    out_dir = token_dir(run, dataset)
-    os.makedirs(out_dir, exist_ok=True)
     counts = {}
     for split in records.SPLITS:
         try:
             source = data.data_source(dataset, split, data_dir)
         except (KeyError, ValueError):
             continue  # a split the dataset does not have
-        path = os.path.join(out_dir, f"{split}.array_record")
-        writer = array_record_module.ArrayRecordWriter(path + ".tmp", "group_size:1")
-        batches = grain.MapDataset.range(len(source)).batch(batch_size)
-        for indices in tqdm.tqdm(batches, desc=f"{dataset} {split}", unit="batch"):
-            clips = [source[int(i)] for i in indices]
-            codes = {
-                stem: tokenizer(stem, np.stack([np.asarray(c[stem], np.int16) for c in clips]))
-                for stem in STEMS
-            }
-            for k, clip in enumerate(clips):
-                item = token_record(clip, codes["drums"][k], codes["drumless"][k])
-                writer.write(serialization.msgpack_serialize(item))
-        writer.close()
-        os.replace(path + ".tmp", path)  # a killed run never leaves a half file in place
-        counts[split] = len(source)
-    with open(os.path.join(out_dir, "info.json"), "w") as f:
+
+        def split_records(source=source, split=split):
+            batches = grain.MapDataset.range(len(source)).batch(batch_size)
+            for indices in tqdm.tqdm(batches, desc=f"{dataset} {split}", unit="batch"):
+                clips = [source[int(i)] for i in indices]
+                codes = {
+                    stem: tokenizer(stem, np.stack([np.asarray(c[stem], np.int16) for c in clips]))
+                    for stem in STEMS
+                }
+                for k, clip in enumerate(clips):
+                    yield token_record(clip, codes["drums"][k], codes["drumless"][k])
+
+        counts[split] = write_records(run, dataset, split, split_records())
+    with open(os.path.join(token_dir(run, dataset), "info.json"), "w") as f:
         json.dump({"dataset": dataset, "records": counts}, f, indent=2)
     return counts
+
+
+def write_records(run: str, dataset: str, split: str, items) -> int:
+    """Writes token records (dicts as `token_record` makes) as one split; returns the count.
+
+    The file appears only when complete, so a killed run never leaves a half file in place.
+    """
+    out_dir = token_dir(run, dataset)
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, f"{split}.array_record")
+    writer = array_record_module.ArrayRecordWriter(path + ".tmp", "group_size:1")
+    count = 0
+    for item in items:
+        writer.write(serialization.msgpack_serialize(item))
+        count += 1
+    writer.close()
+    os.replace(path + ".tmp", path)
+    return count
 
 
 def token_source(run: str, dataset: str, split: str):

@@ -1,0 +1,237 @@
+"""Sampling drum codes from a `DrumLM`: one jitted program per window, songs of any length.
+
+* `sample_window` is one compiled program for one window of `n_ctx` tokens and a batch of
+  takes: the drumless encoder runs once, the teacher-forced prior fills the key/value cache
+  with the primed tokens (`prefill`), then a `lax` loop samples the remaining tokens one at a
+  time (temperature, top-k, top-p), with explicit PRNG keys.
+* `generate` covers a song of any number of tokens: windows overlap by `overlap` tokens and
+  each window after the first is primed with the drum tokens already generated in its overlap
+  (a continuation), while the encoder sees the matching drumless window; the last window is
+  aligned to the song's end. Songs shorter than one window are padded (drumless code 0, zero
+  beat conditions) and the output is trimmed. Consecutive windows therefore agree on their
+  overlap and the joined drum codes have no seam.
+
+Defaults are the reference's inference settings (REFERENCE §5.1): temperature 0.96, top-p 0.8,
+no top-k.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jdrum.models import transformer
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+    temperature: float = 0.96  # logits are divided by it (> 0)
+    top_k: int = 0  # keep the k most likely tokens; 0 keeps all
+    top_p: float = 0.8  # nucleus: keep the most likely tokens up to probability p; 1 keeps all
+    overlap: int | None = None  # tokens shared by consecutive windows; None: n_ctx // 2
+
+    def __post_init__(self):
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.top_k < 0 or not 0 <= self.top_p <= 1:
+            raise ValueError(f"need top_k >= 0 and 0 <= top_p <= 1, got {self.top_k}, {self.top_p}")
+
+
+def filter_logits(logits, top_k: int = 0, top_p=1.0):
+    """jukebox `filter_logits` on the last axis; removed entries become −inf.
+
+    top-k keeps the k largest logits (0: all). top-p sorts the logits in descending order and
+    removes every token whose inclusive cumulative probability exceeds p, except that the
+    first token crossing p and the most likely token are always kept (p ≤ 0 or ≥ 1: no
+    filtering, as in the reference, which only filters when p > 0).
+    """
+    logits = jnp.asarray(logits, jnp.float32)
+    if top_k:
+        kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+        logits = jnp.where(logits < kth, -jnp.inf, logits)
+    order = jnp.argsort(-logits, axis=-1, stable=True)
+    sorted_logits = jnp.take_along_axis(logits, order, axis=-1)
+    cumulative = jnp.cumsum(jax.nn.softmax(sorted_logits, axis=-1), axis=-1)
+    remove_sorted = cumulative > top_p
+    remove_sorted = jnp.concatenate(
+        [jnp.zeros_like(remove_sorted[..., :1]), remove_sorted[..., :-1]], axis=-1
+    )
+    remove = jnp.take_along_axis(remove_sorted, jnp.argsort(order, axis=-1), axis=-1)
+    active = (top_p > 0) & (top_p < 1)
+    return jnp.where(active & remove, -jnp.inf, logits)
+
+
+@flax.struct.dataclass
+class _LoopState:
+    tokens: jax.Array  # (N, L) int32: primed tokens, then the sampled ones
+    logits: jax.Array  # (N, L, V) float32: the step logits before temperature and filtering
+    cache: dict
+    key: jax.Array
+
+
+@functools.partial(jax.jit, static_argnames=("model", "top_k"))
+def sample_window(
+    model: transformer.DrumLM,
+    variables,
+    primed_NxL,
+    prime_len,
+    drumless_NxL=None,
+    beat=None,
+    *,
+    key,
+    temperature=0.96,
+    top_k: int = 0,
+    top_p=0.8,
+):
+    """Samples positions `prime_len` … L − 1 of one window.
+
+    Args:
+      model: the LM (static).
+      variables: its variables.
+      primed_NxL: int (N, L); positions < prime_len are kept, the rest is overwritten.
+      prime_len: int32 scalar, 0 ≤ prime_len ≤ L (traced: one program for every value).
+      drumless_NxL: drumless codes of the window (seq2seq models).
+      beat: beat conditions of the window (N, L, 50) or (N, L) (beat-conditioned models).
+      key: PRNG key.
+      temperature, top_p: traced scalars; top_k: static.
+
+    Returns:
+      (tokens (N, L) int32, step logits (N, L, V) float32; rows < prime_len are 0).
+    """
+    length = primed_NxL.shape[1]
+    primed_NxL = jnp.asarray(primed_NxL, jnp.int32)
+    logits_tf, cache = model.apply(
+        variables, primed_NxL, drumless_NxL, beat, method=transformer.DrumLM.prefill
+    )
+    cond = model.apply(variables, beat, length, method=transformer.DrumLM.condition)
+    shifted = None if cond is None else transformer.shift_right(cond)
+
+    def body(t, state: _LoopState) -> _LoopState:
+        prev = jax.lax.dynamic_index_in_dim(state.tokens, jnp.maximum(t - 1, 0), 1, False)
+        cond_t = None if shifted is None else jax.lax.dynamic_index_in_dim(shifted, t, 1, False)
+        logits, cache = model.apply(
+            variables, prev, t, cond_t, state.cache, method=transformer.DrumLM.step
+        )
+        key, sub = jax.random.split(state.key)
+        filtered = filter_logits(logits / temperature, top_k, top_p)
+        token = jax.random.categorical(sub, filtered, axis=-1).astype(jnp.int32)
+        return _LoopState(
+            tokens=jax.lax.dynamic_update_index_in_dim(state.tokens, token, t, 1),
+            logits=jax.lax.dynamic_update_index_in_dim(state.logits, logits, t, 1),
+            cache=cache,
+            key=key,
+        )
+
+    state = _LoopState(
+        tokens=primed_NxL,
+        logits=jnp.zeros_like(logits_tf),
+        cache=cache,
+        key=key,
+    )
+    state = jax.lax.fori_loop(jnp.asarray(prime_len, jnp.int32), length, body, state)
+    return state.tokens, state.logits
+
+
+def window_plan(num_tokens: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, primed tokens) of each window covering `num_tokens` tokens.
+
+    Windows advance by `window − overlap`; the last one ends at the song's end (so it may share
+    more than `overlap` tokens with the one before). A song shorter than a window gets one
+    (padded) window.
+    """
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap must be in [0, {window}), got {overlap}")
+    if num_tokens <= 0:
+        raise ValueError(f"nothing to generate: {num_tokens} tokens")
+    plan = [(0, 0)]
+    while plan[-1][0] + window < num_tokens:
+        previous_end = plan[-1][0] + window
+        start = min(plan[-1][0] + window - overlap, num_tokens - window)
+        plan.append((start, previous_end - start))
+    return plan
+
+
+def _pad_to(x, length: int):
+    if x is None or x.shape[0] >= length:
+        return x
+    pad = [(0, length - x.shape[0])] + [(0, 0)] * (x.ndim - 1)
+    return np.pad(x, pad)
+
+
+def generate(
+    model: transformer.DrumLM,
+    variables,
+    *,
+    drumless=None,
+    beat=None,
+    num_tokens: int | None = None,
+    num_takes: int = 1,
+    key,
+    config: SamplingConfig = SamplingConfig(),
+    on_window: Callable[[int, int, np.ndarray], None] | None = None,
+) -> np.ndarray:
+    """Drum codes for a whole song, `num_takes` takes at once.
+
+    Args:
+      model, variables: the LM.
+      drumless: (S,) drumless codes of the song (seq2seq models; ignored by decoder-only ones).
+      beat: the song's beat conditions on the token grid, (S, 50) low or (S,) mid/high
+        (beat-conditioned models).
+      num_tokens: S, needed only when neither `drumless` nor `beat` is given.
+      num_takes: takes sampled in one batch.
+      key: PRNG key.
+      config: temperature, top-k, top-p and window overlap.
+      on_window: called after each window as on_window(index, count, tokens (K, n_ctx)).
+
+    Returns:
+      (num_takes, S) int32 drum codes.
+    """
+    c = model.config
+    drumless = None if drumless is None or not c.encoder else np.asarray(drumless)
+    beat = None if beat is None or c.beat == "none" else np.asarray(beat)
+    if c.encoder and drumless is None:
+        raise ValueError("this seq2seq LM needs the song's drumless codes")
+    if c.beat != "none" and beat is None:
+        raise ValueError(f"this LM needs {c.beat}-level beat conditions")
+    lengths = {len(x) for x in (drumless, beat) if x is not None}
+    if num_tokens is not None:
+        lengths.add(int(num_tokens))
+    if len(lengths) != 1:
+        raise ValueError(f"inconsistent song lengths in tokens: {sorted(lengths)}")
+    (num_tokens,) = lengths
+    window = c.n_ctx
+    overlap = window // 2 if config.overlap is None else config.overlap
+    padded = max(num_tokens, window)
+    drumless, beat = _pad_to(drumless, padded), _pad_to(beat, padded)
+    tokens = np.zeros((num_takes, padded), np.int32)
+    plan = window_plan(padded, window, overlap)
+    for index, (start, primed) in enumerate(plan):
+        span = slice(start, start + window)
+
+        def takes(x, span=span):
+            return None if x is None else np.broadcast_to(x[span], (num_takes, *x[span].shape))
+
+        key, sub = jax.random.split(key)
+        out, _ = sample_window(
+            model,
+            variables,
+            tokens[:, span],
+            primed,
+            takes(drumless),
+            takes(beat),
+            key=sub,
+            temperature=config.temperature,
+            top_k=config.top_k,
+            top_p=config.top_p,
+        )
+        out = np.asarray(out)
+        tokens[:, span] = out
+        if on_window is not None:
+            on_window(index, len(plan), out)
+    return tokens[:, :num_tokens]

@@ -1,0 +1,85 @@
+"""The lm stage of `jdrum.train` on token records: learns, evaluates, resumes, loads."""
+
+import jax
+import numpy as np
+import pytest
+
+from configs import lm as lm_configs
+from jdrum import tokens
+from jdrum.trainers import lm
+
+DATASET = "fake/tokens"
+LENGTH = 32
+
+
+def _record(rng, index):
+    """Drum codes that follow the beat: code = 1 + position in an 8-token bar, 0 off-beat."""
+    phase = rng.integers(0, 8)
+    position = (np.arange(LENGTH) + phase) % 8
+    drum = np.where(position % 2 == 0, 1 + position // 2, 0)
+    drum = np.where(rng.random(LENGTH) < 0.05, rng.integers(0, 8, LENGTH), drum)
+    low = np.zeros((LENGTH, 50), np.float16)
+    low[np.arange(LENGTH), position] = 1
+    return {
+        "drum_codes": drum.astype(np.int32),
+        "drumless_codes": rng.integers(0, 64, LENGTH).astype(np.int32),
+        "beat_low": low,
+        "beat_mid": (position % 2 == 0).astype(np.int8),
+        "beat_high": np.where(position % 2 == 0, 1 + position // 2, 0).astype(np.int8),
+        "song_id": f"song{index}",
+        "source": "fake",
+        "clip_index": 0,
+        "start_sample": 0,
+    }
+
+
+@pytest.fixture(scope="module")
+def token_run(tmp_path_factory):
+    run = str(tmp_path_factory.mktemp("run"))
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 64), ("validation", 10)):
+        tokens.write_records(run, DATASET, split, (_record(rng, i) for i in range(count)))
+    return run
+
+
+def _config(run, variant, steps):
+    config = lm_configs.get_config(variant, "tiny")
+    config.data.tokens, config.data.dataset, config.data.batch_size = run, DATASET, 8
+    config.model.update(n_ctx=LENGTH, width=32, block_len=8, prime_vocab_size=64)
+    config.model.update(prior_layers=10 if config.model.encoder else 3, prime_layers=3)
+    config.train.update(num_steps=steps, log_every=10, eval_every=0, checkpoint_every=100)
+    config.opt.warmup_steps, config.opt.lr = 10, 3e-3
+    return config
+
+
+def test_unigram_entropy_of_the_fake_tokens(token_run):
+    config = _config(token_run, "seq2seq_low", 1)
+    counts = np.zeros(32)
+    for record in tokens.token_source(token_run, DATASET, "train"):
+        counts += np.bincount(record["drum_codes"], minlength=32)
+    p = counts[counts > 0] / counts.sum()
+    assert lm.unigram_bits(config, token_run) == pytest.approx(float(-(p * np.log2(p)).sum()))
+
+
+@pytest.mark.parametrize("variant", ["seq2seq_low", "decoder_low"])
+def test_trains_below_the_unigram_entropy_and_resumes(token_run, tmp_path, variant):
+    workdir = str(tmp_path / "lm")
+    config = _config(token_run, variant, 200)
+    state = lm.train_and_evaluate(config, workdir)
+    model = lm.make_model(config.model)
+    result = lm.evaluate(state, model, config, token_run)
+    unigram = lm.unigram_bits(config, token_run)
+    assert result["loss_bits"] < 0.6 * unigram, (result, unigram)
+    # A longer run resumes from step 200 and leaves a loadable LM.
+    config.train.num_steps = 210
+    resumed = lm.train_and_evaluate(config, workdir)
+    assert int(resumed.step) == 210
+    model, variables, loaded = lm.load(workdir)
+    assert loaded.model.beat == config.model.beat
+    jax.tree.map(np.testing.assert_array_equal, variables["params"], resumed.params)
+
+
+def test_missing_tokens_are_a_clear_error(tmp_path):
+    config = _config(str(tmp_path), "seq2seq_low", 1)
+    with pytest.raises(FileNotFoundError, match="run python -m jdrum.tokenize first"):
+        lm.train_and_evaluate(config, str(tmp_path / "lm"))
