@@ -199,6 +199,24 @@ def log_mel(audio, config: SpectrogramConfig = DEFAULT_SPECTROGRAM) -> jax.Array
     Returns:
       (..., n_mels, num_samples // hop), float32 (float64 for float64 input under x64).
     """
+    return jnp.log10(jnp.maximum(mel_magnitude(audio, config), config.log_floor))
+
+
+def mel_magnitude(
+    audio, config: SpectrogramConfig = DEFAULT_SPECTROGRAM, magnitude_eps: float = 0.0
+) -> jax.Array:
+    """Linear mel spectrogram: `log_mel` before the floor and the log.
+
+    Args:
+      audio: (..., num_samples) float audio.
+      config: the spectrogram geometry.
+      magnitude_eps: added under the square root of the STFT magnitude, sqrt(re² + im² + eps)
+        (HiFi-GAN's loss mel uses 1e-9, which keeps the gradient finite at silence); 0 takes
+        the plain magnitude, as the reference front end does.
+
+    Returns:
+      (..., n_mels, num_samples // hop), float32 (float64 for float64 input under x64).
+    """
     x_BxL = jnp.asarray(audio)
     dtype = jnp.promote_types(x_BxL.dtype, jnp.float32)
     x_BxL = x_BxL.astype(dtype)
@@ -207,14 +225,18 @@ def log_mel(audio, config: SpectrogramConfig = DEFAULT_SPECTROGRAM) -> jax.Array
     frames_BxFxN = _frames(x_BxL, config.n_fft, config.hop_length)
     window = jnp.asarray(_periodic_hann(config.n_fft), dtype)
     frames_BxFxN = frames_BxFxN * window.reshape((1,) * (frames_BxFxN.ndim - 1) + (-1,))
-    magnitude_BxFxK = jnp.abs(jnp.fft.rfft(frames_BxFxN, axis=-1))
-    mel_BxMxF = jnp.einsum(
+    spectrum_BxFxK = jnp.fft.rfft(frames_BxFxN, axis=-1)
+    if magnitude_eps:
+        power_BxFxK = jnp.square(spectrum_BxFxK.real) + jnp.square(spectrum_BxFxK.imag)
+        magnitude_BxFxK = jnp.sqrt(power_BxFxK + magnitude_eps)
+    else:
+        magnitude_BxFxK = jnp.abs(spectrum_BxFxK)
+    return jnp.einsum(
         "...fk,mk->...mf",
         magnitude_BxFxK,
         jnp.asarray(mel_filters(config), dtype),
         precision=jax.lax.Precision.HIGHEST,
     )
-    return jnp.log10(jnp.maximum(mel_BxMxF, config.log_floor))
 
 
 # ------------------------------------------------------------------- normalisation stats

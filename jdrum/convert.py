@@ -10,6 +10,8 @@ Library functions, reusable from a CLI or a notebook:
   variables.
 * `load_official_vqvae(path)` / `vqvae_from_checkpoint(checkpoint)`: a `vq1_*.pkl` file (dict with
   `model`, `mean`, `std`, `hps`) as (model config, variables, mel statistics).
+* `load_official_lm(path)` / `lm_from_checkpoint(checkpoint)`: `exp1.pkl`, `exp11.pkl` (dict with
+  `model`, `hps`) as (`LMConfig`, `DrumLM` variables); `lm_config`, `lm_variables` do the parts.
 * `da2_tracker_variables(path)`: the DA2 beat tracker `RNNBeatProc.pth` (its "nodrum" head).
 
 Names that do not map are never skipped: unknown and missing keys raise one `ValueError`.
@@ -22,6 +24,7 @@ Command line (a converted run directory, read by `python -m jdrum.tokenize` and 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import pathlib
 from collections.abc import Mapping
@@ -279,6 +282,410 @@ def load_official_vqvae(
     return vqvae_from_checkpoint(read_checkpoint(path), initialised=initialised)
 
 
+# ------------------------------------------------------------------------------ the LM
+
+# jukebox ResAttnBlock entries → (flax path inside a `Layer`, kind).
+_LM_LAYER = (
+    ("attn.c_attn.w", ("attn_in", "kernel"), "matrix"),
+    ("attn.c_attn.b", ("attn_in", "bias"), "vector"),
+    ("attn.c_enc_kv.w", ("enc_kv", "kernel"), "matrix"),
+    ("attn.c_enc_kv.b", ("enc_kv", "bias"), "vector"),
+    ("attn.c_proj.w", ("attn_out", "kernel"), "matrix"),
+    ("attn.c_proj.b", ("attn_out", "bias"), "vector"),
+    ("ln_0.weight", ("ln_0", "norm", "scale"), "vector"),
+    ("ln_0.bias", ("ln_0", "norm", "bias"), "vector"),
+    ("mlp.c_fc.w", ("mlp_in", "kernel"), "matrix"),
+    ("mlp.c_fc.b", ("mlp_in", "bias"), "vector"),
+    ("mlp.c_proj.w", ("mlp_out", "kernel"), "matrix"),
+    ("mlp.c_proj.b", ("mlp_out", "bias"), "vector"),
+    ("ln_1.weight", ("ln_1", "norm", "scale"), "vector"),
+    ("ln_1.bias", ("ln_1", "norm", "bias"), "vector"),
+)
+# Top-level entries → (flax path, kind). "row" is a (1, D) start token stored as (D,).
+_LM_TOP = {
+    "prior.start_token": (("prior_start",), "row"),
+    "prior.x_emb.weight": (("prior_embed", "embedding"), "matrix"),
+    "prior.pos_emb.pos_emb": (("prior_positions",), "matrix"),
+    "prime_prior.start_token": (("prime_start",), "row"),
+    "prime_prior.x_emb.weight": (("prime_embed", "embedding"), "matrix"),
+    "prime_prior.pos_emb.pos_emb": (("prime_positions",), "matrix"),
+    "prime_state_proj.w": (("encoder_kv_proj", "kernel"), "matrix"),
+    "prime_state_proj.b": (("encoder_kv_proj", "bias"), "vector"),
+    "prime_state_ln.weight": (("encoder_kv_norm", "norm", "scale"), "vector"),
+    "prime_state_ln.bias": (("encoder_kv_norm", "norm", "bias"), "vector"),
+    "binfo_state_proj.w": (("beat_proj", "kernel"), "matrix"),
+    "binfo_state_proj.b": (("beat_proj", "bias"), "vector"),
+    "onset_emb.weight": (("beat_embed", "embedding"), "matrix"),
+    "beat_emb.weight": (("beat_embed", "embedding"), "matrix"),
+}
+_TIED_HEAD = "prior.x_out.weight"
+_DECODER_ONLY = ("lm9", "lm10")  # reference LMs that never use their drumless encoder
+
+
+def _layer_count(state_dict, stack: str) -> int:
+    prefix = f"{stack}.transformer._attn_mods."
+    indices = {key[len(prefix) :].split(".")[0] for key in state_dict if key.startswith(prefix)}
+    return 1 + max((int(i) for i in indices if i.isdigit()), default=-1)
+
+
+def lm_config(state_dict: Mapping[str, Any], hps: Mapping[str, Any] | None = None):
+    """`LMConfig` of a reference `JukeTransformer` state_dict (sizes from the arrays, heads and
+    blocks from the hps or the reference defaults 2 and 16)."""
+    from jdrum.models import transformer
+
+    hps = dict(hps or {})
+
+    def shape(key):
+        if key not in state_dict:
+            raise ValueError(f"LM state_dict: missing keys ['{key}']")
+        return np.shape(state_dict[key])
+
+    vocab, width = shape("prior.x_emb.weight")
+    n_ctx = shape("prior.pos_emb.pos_emb")[0]
+    prior_layers = _layer_count(state_dict, "prior")
+    cross = any(".attn.c_enc_kv." in key for key in state_dict if key.startswith("prior."))
+    if "binfo_state_proj.w" in state_dict:
+        beat = "low"
+    elif "onset_emb.weight" in state_dict:
+        beat = "mid"
+    elif "beat_emb.weight" in state_dict:
+        beat = "high"
+    else:
+        beat = "none"
+    encoder = cross and str(hps.get("name", "")) not in _DECODER_ONLY
+    blocks = int(hps.get("blocks", 16))
+    attn_width = shape("prior.transformer._attn_mods.0.attn.c_proj.w")[0]
+    mlp_width = shape("prior.transformer._attn_mods.0.mlp.c_fc.w")[1]
+    config = transformer.LMConfig(
+        vocab_size=int(vocab),
+        prime_vocab_size=int(shape("prime_prior.x_emb.weight")[0]) if encoder else 1024,
+        n_ctx=int(n_ctx),
+        width=int(width),
+        heads=int(hps.get("heads", 2)),
+        block_len=int(n_ctx) // blocks,
+        prior_layers=prior_layers,
+        prime_layers=_layer_count(state_dict, "prime_prior") if encoder else 9,
+        attn_order=8 if cross else 2,
+        encoder=encoder,
+        beat=beat,
+        beat_features=int(shape("binfo_state_proj.w")[0]) if beat == "low" else 50,
+        attn_mult=attn_width / width,
+        mlp_mult=mlp_width / width,
+    )
+    return config
+
+
+def _lm_array(key: str, value: Any, kind: str) -> np.ndarray:
+    array = np.asarray(value, np.float32)
+    expected = {"matrix": 2, "vector": 1, "row": 2}[kind]
+    if array.ndim != expected or (kind == "row" and array.shape[0] != 1):
+        raise ValueError(f"{key}: unexpected shape {array.shape} for a {kind}")
+    return array[0] if kind == "row" else array
+
+
+def lm_variables(state_dict: Mapping[str, Any], config) -> dict[str, Any]:
+    """Converts a reference `JukeTransformer` state_dict into `DrumLM(config)` variables.
+
+    jukebox Conv1D `w` (in, out) is a Dense kernel as is; LayerNorm weight/bias become
+    scale/bias; the tied head `prior.x_out.weight` must equal `prior.x_emb.weight` and is
+    dropped; layer d of a stack goes to group d // len(pattern) (stacked along the first
+    axis of the scanned parameters) or to the tail. For decoder-only configs the reference's
+    unused drumless encoder (`prime_*` entries) is dropped.
+
+    Raises:
+      ValueError: listing unknown and missing keys, or naming a wrongly shaped entry.
+    """
+    from jdrum.models import transformer
+
+    state_dict = dict(state_dict)
+    if _TIED_HEAD in state_dict:
+        head = np.asarray(state_dict.pop(_TIED_HEAD))
+        if not np.array_equal(head, np.asarray(state_dict.get("prior.x_emb.weight"))):
+            raise ValueError(f"{_TIED_HEAD} differs from prior.x_emb.weight (untied head)")
+    if not config.encoder:
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith("prime_")}
+    expected: dict[str, tuple[tuple[str, ...], str]] = {}
+    stacks = [("prior", "prior", config.prior_layers, config.attn_order)]
+    if config.encoder:
+        stacks.append(("prime_prior", "prime", config.prime_layers, 2))
+    layer_entries: dict[str, list] = {}
+    for torch_stack, flax_stack, depth, order in stacks:
+        kinds = transformer.layer_kinds(order, depth)
+        pattern = transformer._pattern(order)  # noqa: SLF001
+        groups = depth // len(pattern)
+        for d, kind in enumerate(kinds):
+            for name, path, array_kind in _LM_LAYER:
+                if "c_enc_kv" in name and kind != transformer.attention.CROSS:
+                    continue
+                key = f"{torch_stack}.transformer._attn_mods.{d}.{name}"
+                if d < groups * len(pattern):
+                    where = (flax_stack, "groups", f"layers_{d % len(pattern)}", *path)
+                    layer_entries.setdefault("/".join(where), [None] * groups)
+                    expected[key] = (where, array_kind + f"@{d // len(pattern)}")
+                else:
+                    where = (flax_stack, "tail", f"layers_{d - groups * len(pattern)}", *path)
+                    expected[key] = (where, array_kind)
+    for key, (path, kind) in _LM_TOP.items():
+        top = key.split(".")[0]
+        if top.startswith("prime") and not config.encoder:
+            continue
+        if top in ("binfo_state_proj", "onset_emb", "beat_emb"):
+            wanted = {"binfo_state_proj": "low", "onset_emb": "mid", "beat_emb": "high"}[top]
+            if config.beat != wanted:
+                continue
+        expected[key] = (path, kind)
+    _check_keys("LM state_dict", list(state_dict), list(expected))
+    params: dict[str, Any] = {}
+    for key, (path, kind) in expected.items():
+        kind, _, index = kind.partition("@")
+        array = _lm_array(key, state_dict[key], kind)
+        if index:
+            layer_entries["/".join(path)][int(index)] = array
+            continue
+        _set(params, path, array)
+    for joined, arrays in layer_entries.items():
+        _set(params, tuple(joined.split("/")), np.stack(arrays))
+    return {"params": params}
+
+
+def _set(tree: dict, path: tuple[str, ...], value) -> None:
+    for part in path[:-1]:
+        tree = tree.setdefault(part, {})
+    tree[path[-1]] = value
+
+
+def lm_from_checkpoint(checkpoint: Mapping[str, Any]):
+    """An official LM checkpoint dict (`model`, optional `hps`) → (LMConfig, variables)."""
+    _check_keys("LM checkpoint", [k for k in checkpoint if k != "hps"], ["model"])
+    config = lm_config(checkpoint["model"], checkpoint.get("hps"))
+    return config, lm_variables(checkpoint["model"], config)
+
+
+def load_official_lm(path: str | os.PathLike):
+    """Reads `exp1.pkl` / `exp11.pkl` (or the same layout as .npz) → (LMConfig, variables)."""
+    return lm_from_checkpoint(read_checkpoint(path))
+
+
+# ---- HiFi-GAN ------------------------------------------------------------------- vocoder
+
+
+def _hifigan_layout(state_dict: Mapping[str, Any]) -> tuple[int, int]:
+    """(number of upsampling stages, ResBlocks per stage) of a reference generator state_dict."""
+
+    def count(prefix):
+        indices = {key[len(prefix) :].split(".")[0] for key in state_dict if key.startswith(prefix)}
+        return 1 + max((int(i) for i in indices if i.isdigit()), default=-1)
+
+    stages, blocks = count("ups."), count("resblocks.")
+    if not stages or blocks % stages:
+        raise ValueError(
+            f"HiFi-GAN state_dict: {stages} upsampling stages and {blocks} resblocks do not make"
+            " a generator"
+        )
+    return stages, blocks // stages
+
+
+def _hifigan_convs(state_dict: Mapping[str, Any]) -> dict[str, tuple[tuple[str, ...], bool]]:
+    """Every convolution of the reference generator → (flax params path, is transposed)."""
+    stages, per_stage = _hifigan_layout(state_dict)
+    convs = {"conv_pre": (("conv_pre",), False), "conv_post": (("conv_post",), False)}
+    for i in range(stages):
+        convs[f"ups.{i}"] = ((f"ups_{i}",), True)
+    for j in range(stages * per_stage):
+        prefix = f"resblocks.{j}."
+        layers = {key[len(prefix) :].split(".")[1] for key in state_dict if key.startswith(prefix)}
+        for m in sorted(layers, key=lambda s: (not s.isdigit(), s)):
+            for side in ("convs1", "convs2"):
+                convs[f"{prefix}{side}.{m}"] = ((f"resblocks_{j}", f"{side}_{m}"), False)
+    return convs
+
+
+def _hifigan_weight(key: str, value: Any, transposed: bool) -> np.ndarray:
+    """A PyTorch weight / weight_v (Conv1d (out, in, k), ConvTranspose1d (in, out, k)) → (k, in,
+    out); both layouts reach the same flax layout by different transpositions."""
+    array = np.asarray(value, np.float32)
+    if array.ndim != 3:
+        raise ValueError(f"{key}: expected a 1-D convolution weight, got shape {array.shape}")
+    return array.transpose(2, 0, 1) if transposed else array.transpose(2, 1, 0)
+
+
+def _hifigan_gain(key: str, value: Any, transposed: bool) -> np.ndarray:
+    """weight_g (C, 1, 1) → g (1, 1, out) for Conv1d, (1, in, 1) for ConvTranspose1d."""
+    array = np.asarray(value, np.float32)
+    if array.ndim != 3 or array.shape[1:] != (1, 1):
+        raise ValueError(f"{key}: expected a weight-norm gain (C, 1, 1), got shape {array.shape}")
+    return array.reshape(1, -1, 1) if transposed else array.reshape(1, 1, -1)
+
+
+def hifigan_variables(
+    state_dict: Mapping[str, Any], *, weight_norm: bool
+) -> dict[str, dict[str, Any]]:
+    """Converts a reference `hifi_gan.models.Generator` state_dict (PyTorch names and layouts).
+
+    Either form of the state_dict is read: weight-normalised (`conv_pre.weight_g`,
+    `conv_pre.weight_v`, `ups.0.weight_v`, `resblocks.3.convs1.1.weight_g`, ..., as in the
+    official `generator` file) or folded (`*.weight`, after `remove_weight_norm`); biases are
+    `*.bias` in both.
+
+    Args:
+      state_dict: name → array (NumPy or anything `np.asarray` takes).
+      weight_norm: return `Generator(weight_norm=True)` parameters (v, g, bias; for training)
+        instead of folded kernels (inference). A weight-normalised state_dict is folded as
+        PyTorch folds it; a folded one gets v = kernel and g = ‖kernel‖ (the same function).
+
+    Returns:
+      `{"params": ...}` for `jdrum.models.hifigan.Generator.apply`, NumPy float32 leaves.
+
+    Raises:
+      ValueError: listing unknown and missing keys, or naming an entry of the wrong shape.
+    """
+    from jdrum.models import hifigan
+
+    convs = _hifigan_convs(state_dict)
+    normed = any(key.endswith((".weight_g", ".weight_v")) for key in state_dict)
+    names = ("weight_g", "weight_v", "bias") if normed else ("weight", "bias")
+    expected = [f"{conv}.{name}" for conv in convs for name in names]
+    _check_keys(
+        f"HiFi-GAN generator state_dict ({'weight-norm' if normed else 'folded'} form)",
+        list(state_dict),
+        expected,
+    )
+    params: dict[str, Any] = {}
+    for conv, (path, transposed) in convs.items():
+        node = params
+        for part in path:
+            node = node.setdefault(part, {})
+        bias = np.asarray(state_dict[f"{conv}.bias"], np.float32)
+        if bias.ndim != 1:
+            raise ValueError(f"{conv}.bias: expected a vector, got shape {bias.shape}")
+        node["bias"] = bias
+        if normed:
+            v = _hifigan_weight(f"{conv}.weight_v", state_dict[f"{conv}.weight_v"], transposed)
+            g = _hifigan_gain(f"{conv}.weight_g", state_dict[f"{conv}.weight_g"], transposed)
+            if g.size != v.shape[1 if transposed else 2]:
+                raise ValueError(f"{conv}.weight_g: {g.size} gains for a weight {v.shape}")
+        else:
+            v = _hifigan_weight(f"{conv}.weight", state_dict[f"{conv}.weight"], transposed)
+            axes = (0, 2) if transposed else (0, 1)
+            g = np.sqrt(np.sum(np.square(v, dtype=np.float64), axis=axes, keepdims=True))
+            g = g.astype(np.float32)
+        if weight_norm:
+            node["v"], node["g"] = v, g
+        else:
+            node["kernel"] = np.asarray(hifigan.fold_kernel(v, g), np.float32) if normed else v
+    return {"params": params}
+
+
+def hifigan_config(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """`Generator` keyword arguments of a reference generator state_dict.
+
+    Widths, kernel sizes and the stage count come from the arrays; the upsampling rates are
+    kernel / 2 and the ResBlock dilations (1, 3, 5) — what every HiFi-GAN V1/V2/V3 config uses
+    (the state_dict does not record strides or dilations).
+    """
+    convs = _hifigan_convs(state_dict)
+    stages, per_stage = _hifigan_layout(state_dict)
+
+    def weight_shape(conv):
+        key = f"{conv}.weight_v" if f"{conv}.weight_v" in state_dict else f"{conv}.weight"
+        if key not in state_dict:
+            raise ValueError(f"HiFi-GAN state_dict: no weight for {conv}")
+        return np.shape(state_dict[key])
+
+    kernels = [int(weight_shape(f"ups.{i}")[2]) for i in range(stages)]
+    num_dilations = sum(1 for c in convs if c.startswith("resblocks.0.convs1."))
+    return {
+        "upsample_initial_channel": int(weight_shape("conv_pre")[0]),
+        "upsample_rates": tuple(k // 2 for k in kernels),
+        "upsample_kernel_sizes": tuple(kernels),
+        "resblock_kernel_sizes": tuple(
+            int(weight_shape(f"resblocks.{j}.convs1.0")[2]) for j in range(per_stage)
+        ),
+        "resblock_dilations": ((1, 3, 5)[:num_dilations],) * per_stage,
+        "n_mels": int(weight_shape("conv_pre")[1]),
+    }
+
+
+def _check_hifigan(config: Mapping[str, Any], variables, weight_norm: bool) -> None:
+    """Compares converted generator parameters with what `Generator(**config).init` creates."""
+    from jdrum.models import hifigan
+
+    model = hifigan.Generator(**config, weight_norm=weight_norm)
+    mel = jax.ShapeDtypeStruct((1, model.n_mels, 2), jnp.float32)
+    expected = jax.eval_shape(model.init, jax.random.key(0), mel)
+    flat_expected = {
+        jax.tree_util.keystr(p): leaf.shape
+        for p, leaf in jax.tree_util.tree_leaves_with_path(expected)
+    }
+    flat_given = {
+        jax.tree_util.keystr(p): np.shape(leaf)
+        for p, leaf in jax.tree_util.tree_leaves_with_path(variables)
+    }
+    _check_keys(f"HiFi-GAN variables for {config}", flat_given, flat_expected)
+    wrong = [f"{p} {flat_given[p]} != {s}" for p, s in flat_expected.items() if flat_given[p] != s]
+    if wrong:
+        raise ValueError(f"HiFi-GAN variables with wrong shapes for {config}: {wrong}")
+
+
+def load_official_vocoder(
+    path: str | os.PathLike, *, weight_norm: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Reads the official vocoder file (`ckpt/vocoder/generator`: a dict with the single key
+    `generator`; torch needed) or an `.npz` holding the state_dict under `generator/` or
+    `param/` (the reference fixture's layout; no torch needed).
+
+    Returns:
+      (config, variables): `jdrum.models.hifigan.Generator(**config, weight_norm=weight_norm)`
+      with `variables` reproduces the reference generator.
+    """
+    path = pathlib.Path(path)
+    if path.suffix == ".npz":
+        checkpoint = read_checkpoint(path)
+    elif path.suffix in TORCH_SUFFIXES or not path.suffix:
+        # The official file has no extension; read it with torch like the .pkl/.pth files.
+        checkpoint = _read_torch_file(path) if not path.suffix else read_checkpoint(path)
+    else:
+        raise ValueError(f"{path}: unknown vocoder file type (expected .npz or a torch file)")
+    for key in ("generator", "param"):
+        if key in checkpoint and isinstance(checkpoint[key], Mapping):
+            state_dict = checkpoint[key]
+            break
+    else:
+        raise ValueError(
+            f"{path}: no 'generator' (or 'param') entry; top level: {list(checkpoint)}"
+        )
+    variables = hifigan_variables(state_dict, weight_norm=weight_norm)
+    config = hifigan_config(state_dict)
+    _check_hifigan(config, variables, weight_norm)
+    return config, variables
+
+
+def _read_torch_file(path: pathlib.Path) -> dict[str, Any]:
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(
+            f"reading {path.name} needs torch: pip install 'jdrum[convert]'"
+        ) from None
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(checkpoint, Mapping):
+        raise ValueError(f"{path}: expected a dict, got {type(checkpoint).__name__}")
+    return _to_numpy(checkpoint)
+
+
+def convert_vocoder(path: str, out: str) -> None:
+    """The official vocoder file as a jdrum run directory `out` (its `vocoder` stage layout:
+    `jdrum.trainers.vocoder.load(out)` and `jdrum.vocode` read it)."""
+    from configs import hifigan_v1
+    from jdrum.trainers import vocoder as vocoder_trainer
+
+    model_config, variables = load_official_vocoder(path, weight_norm=True)
+    config = hifigan_v1.get_config()
+    for key, value in model_config.items():
+        config.model[key] = value
+    vocoder_trainer.write_run(out, config, variables["params"])
+
+
 # ------------------------------------------------------------------------- beat tracker
 
 
@@ -296,6 +703,25 @@ def da2_tracker_variables(path: str | os.PathLike):
 
 # ---------------------------------------------------------------------------- command line
 
+# --exp N → (LM file stem, jdrum LM variant). The authors distribute exp1 and exp11.
+OFFICIAL_EXPERIMENTS = {
+    1: ("exp1", "seq2seq_low"),
+    2: ("exp2", "seq2seq_nobeat"),
+    11: ("exp11", "decoder_low"),
+    12: ("exp12", "decoder_nobeat"),
+}
+_SUFFIXES = (".pkl", ".pth", ".pt", ".npz", "")
+
+
+def _find(directory: pathlib.Path, *names: str) -> pathlib.Path:
+    """The first of `names` (each tried with the checkpoint suffixes) under `directory`."""
+    for name in names:
+        for suffix in _SUFFIXES:
+            path = directory / f"{name}{suffix}"
+            if path.is_file():
+                return path
+    raise FileNotFoundError(f"{directory}: none of {', '.join(names)} (.pkl/.pth/.npz)")
+
 
 def convert_vqvae(path: str, stem: str, out: str) -> None:
     """An official VQ-VAE file (`vq1_target.pkl`: drums, `vq1_others.pkl`: drumless) as a
@@ -310,16 +736,75 @@ def convert_vqvae(path: str, stem: str, out: str) -> None:
     vqvae_trainer.write_run(out, config, variables, stats)
 
 
+def convert_lm(path: str, out: str, variant: str | None = None) -> None:
+    """An official LM file (`exp1.pkl`, `exp11.pkl`, ...) as a jdrum LM run directory."""
+    from jdrum.trainers import lm as lm_trainer
+
+    lm, variables = load_official_lm(path)
+    if variant is None:
+        variant = ("seq2seq_" if lm.encoder else "decoder_") + {"none": "nobeat"}.get(
+            lm.beat, lm.beat
+        )
+    lm_trainer.write_run(out, lm_trainer.config_from_lm(lm, variant), variables)
+
+
+def convert_official(directory: str, exp: int, out: str) -> str:
+    """The authors' files in `directory` as a complete run directory `out` for sampling.
+
+    Reads `vq1_target` (drum VQ-VAE), `vq1_others` (drumless VQ-VAE), `exp<N>` (the LM),
+    `vocoder/generator` (or `hifigan/generator`, `generator`) and `RNNBeatProc.pth` (DA2
+    tracker), each as .pkl/.pth (torch) or .npz, and writes `vqvae_drums/`,
+    `vqvae_drumless/`, `lm/`, `vocoder/`, and the tracker's "nodrum" head as
+    `tracker_da2.npz` named in `tracker.json`.
+    """
+    from jdrum.beat import weights
+
+    if exp not in OFFICIAL_EXPERIMENTS:
+        raise ValueError(
+            f"--exp {exp}: the official experiments are {sorted(OFFICIAL_EXPERIMENTS)}"
+        )
+    root, run = pathlib.Path(directory), pathlib.Path(out)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a directory")
+    lm_name, variant = OFFICIAL_EXPERIMENTS[exp]
+    sources = {
+        "drums": _find(root, "vq1_target"),
+        "drumless": _find(root, "vq1_others"),
+        "lm": _find(root, lm_name),
+        "vocoder": _find(root, "vocoder/generator", "hifigan/generator", "generator"),
+        "tracker": _find(root, "RNNBeatProc"),
+    }
+    for stem in ("drums", "drumless"):
+        convert_vqvae(str(sources[stem]), stem, str(run / f"vqvae_{stem}"))
+    convert_lm(str(sources["lm"]), str(run / "lm"), variant)
+    convert_vocoder(str(sources["vocoder"]), str(run / "vocoder"))
+    state_dict = read_checkpoint(sources["tracker"])
+    state_dict = state_dict.get("param", state_dict)
+    head = {k: np.asarray(v) for k, v in state_dict.items() if k.startswith(weights.DA2_PREFIX)}
+    weights.da2_nodrum_params(head)  # fails here, not at sampling time, if the head is broken
+    np.savez(run / "tracker_da2.npz", **head)
+    with open(run / "tracker.json", "w") as f:
+        json.dump({"tracker": "da2:tracker_da2.npz", "source": str(sources["tracker"])}, f)
+    return str(run)
+
+
 def main(argv):
     from absl import app, flags
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     values = flags.FLAGS
-    if not (values.vqvae and values.out):
-        raise app.UsageError("--vqvae FILE --stem {drums,drumless} --out DIR are required")
+    if not values.out or sum(map(bool, (values.official, values.vqvae, values.lm))) != 1:
+        raise app.UsageError(
+            "give --out and one of --official DIR --exp N, --vqvae FILE --stem S, --lm FILE"
+        )
     try:
-        convert_vqvae(values.vqvae, values.stem, values.out)
+        if values.official:
+            convert_official(values.official, values.exp, values.out)
+        elif values.vqvae:
+            convert_vqvae(values.vqvae, values.stem, values.out)
+        else:
+            convert_lm(values.lm, values.out)
     except (ValueError, ImportError, OSError) as error:
         raise SystemExit(f"jdrum.convert: {error}") from None
     print(f"wrote {values.out}")
@@ -328,7 +813,10 @@ def main(argv):
 if __name__ == "__main__":
     from absl import app, flags
 
-    flags.DEFINE_string("vqvae", None, "Official VQ-VAE file (vq1_target.pkl, vq1_others.pkl).")
+    flags.DEFINE_string("official", None, "Folder with the authors' files (see convert_official).")
+    flags.DEFINE_integer("exp", 1, "Official experiment: 1, 2, 11 or 12 (with --official).")
+    flags.DEFINE_string("vqvae", None, "One official VQ-VAE file (vq1_target.pkl, vq1_others.pkl).")
     flags.DEFINE_enum("stem", "drums", ["drums", "drumless"], "Which VQ-VAE the file holds.")
-    flags.DEFINE_string("out", None, "Run directory to write, e.g. runs/official/vqvae_drums.")
+    flags.DEFINE_string("lm", None, "One official LM file (exp1.pkl, exp11.pkl).")
+    flags.DEFINE_string("out", None, "Run directory to write, e.g. runs/official_exp1.")
     app.run(main)

@@ -4,6 +4,11 @@
 `--config.opt.lr=1e-4`, and a config file takes an argument after a colon,
 `--config configs/tracker_drumless.py:tiny`. A run restarted with the same workdir resumes
 from its latest checkpoint.
+
+Many hosts: start the same command in every process with `--distributed` (or the env var
+JDRUM_DISTRIBUTED=1); `jax.distributed.initialize` then finds the coordinator, the process
+count and id from SLURM, Open MPI or a Cloud TPU VM, or from `--coordinator_address`,
+`--num_processes` and `--process_id` (see launch/). `config.mesh` lays the devices out.
 """
 
 from __future__ import annotations
@@ -12,8 +17,22 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from jdrum import parallel
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Run configuration file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs, config).")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Join a multi-process run (jax.distributed); also JDRUM_DISTRIBUTED=1."
+)
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0 (default: from the environment)."
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "Processes in the run (default: from the environment)."
+)
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "This process's index (default: from the environment)."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -23,26 +42,42 @@ def _tracker(config, workdir):
     return tracker.train_and_evaluate(config, workdir)
 
 
+def _lm(config, workdir):
+    from jdrum.trainers import lm
+
+    return lm.train_and_evaluate(config, workdir)
+
+
 def _vqvae(config, workdir):
     from jdrum.trainers import vqvae
 
     return vqvae.train_and_evaluate(config, workdir)
 
 
+def _vocoder(config, workdir):
+    from jdrum.trainers import vocoder
+
+    return vocoder.train_and_evaluate(config, workdir)
+
+
 # config.stage -> trainer; each imports its own modules only when it runs.
-STAGES = {"tracker": _tracker, "vqvae": _vqvae}
+STAGES = {"lm": _lm, "tracker": _tracker, "vocoder": _vocoder, "vqvae": _vqvae}
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if parallel.distributed_requested(_DISTRIBUTED.value):
+        parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     config = _CONFIG.value
     logging.info(
         "process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices()
     )
     if config.stage not in STAGES:
         raise app.UsageError(f"unknown stage {config.stage!r}; stages: {', '.join(STAGES)}")
-    STAGES[config.stage](config, _WORKDIR.value)
+    state = STAGES[config.stage](config, _WORKDIR.value)
+    if jax.process_count() > 1 and state is not None:
+        parallel.check_processes_agree(state)
 
 
 if __name__ == "__main__":

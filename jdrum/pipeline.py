@@ -1,0 +1,216 @@
+"""Drumless audio in, drum takes out: every stage of a run directory chained (DESIGN §1).
+
+    pipe = Pipeline("runs/demo")                      # vqvae_*/, lm/, optional vocoder/
+    result = pipe.accompany(audio, num_takes=4, seed=0)
+    result.drums  # (4, L) float32 drum stems, level-matched to the input
+    result.mix    # (4, L) input + drums, peak-limited to 0.99
+
+A run directory holds `vqvae_drums/`, `vqvae_drumless/`, the LM (`lm/` by default), and
+optionally `vocoder/` (else Griffin-Lim) and `tracker.json` ({"tracker": NAME}, a name of
+`jdrum.beat.tracking.load` whose path, if relative, is relative to the run directory; default
+"madmom", the tracker of the synthstems builds; `python -m jdrum.convert --official` writes
+the DA2 tracker there).
+
+Steps for an input of L samples (S = L // 1024 tokens; the last L mod 1024 samples get no
+drums and are silent in the stem):
+
+1. drumless codes: log-mel → drumless statistics → drumless VQ-VAE encoder → (S,) codes;
+2. beat: the tracker on the whole input → low / mid / high conditions on the token grid;
+3. drum codes: `jdrum.sampling.generate` (windows with continuation for any S, a batch of
+   takes); a take whose drums come out near-silent is re-sampled with a fresh key, up to
+   `max_retries` times;
+4. drum audio: drum VQ-VAE decoder → drum statistics → vocoder (or Griffin-Lim);
+5. level: each take is scaled to the input's RMS; the mix is input + drums, and mix and stem
+   are scaled down together where the mix would exceed a peak of 0.99 (never clipped).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jdrum import audio, sampling, vocode
+from jdrum.beat import conditions, tracking
+from jdrum.trainers import lm as lm_trainer
+from jdrum.trainers import vqvae as vqvae_trainer
+
+SILENT_DBFS = -45.0  # a take whose raw drum RMS is below this is re-sampled
+PEAK = 0.99
+
+
+@dataclasses.dataclass
+class Accompaniment:
+    """The result of `Pipeline.accompany` for one input."""
+
+    drums: np.ndarray  # (K, L) float32 drum stems
+    mix: np.ndarray  # (K, L) float32 input + drums
+    codes: np.ndarray  # (K, S) int32 drum codes
+    drumless_codes: np.ndarray  # (S,) int32
+    beat: dict  # the input's beat conditions {"low", "mid", "high"} and tracker outputs
+    gains_db: np.ndarray  # (K,) gain applied to each raw drum take
+    retries: list[int]  # re-samplings of each take (near-silent takes)
+    silent: list[bool]  # takes still near-silent after the retries
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _encode(model, variables, mean, std, audio_BxL):
+    mel = (audio.log_mel(audio_BxL) - mean[None, :, None]) / std[None, :, None]
+    return model.apply(variables, mel, method=model.encode)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _decode(model, variables, mean, std, codes_BxS):
+    mel = model.apply(variables, codes_BxS, method=model.decode)
+    return mel * std[None, :, None] + mean[None, :, None]
+
+
+def dbfs(x) -> np.ndarray:
+    """RMS level in dB relative to full scale, over the last axis."""
+    return 20 * np.log10(np.sqrt(np.mean(np.square(x), axis=-1)) + 1e-12)
+
+
+class Pipeline:
+    """The stages of a run directory, loaded once (see the module docstring)."""
+
+    def __init__(self, run_dir: str | os.PathLike, lm_dir: str = "lm", tracker: str | None = None):
+        self.run_dir = os.fspath(run_dir)
+        for part in ("vqvae_drums", "vqvae_drumless", lm_dir):
+            if not os.path.isdir(os.path.join(self.run_dir, part)):
+                raise FileNotFoundError(f"{self.run_dir}: no {part}/ (not a complete run)")
+        self.vqvae = {
+            stem: vqvae_trainer.load(os.path.join(self.run_dir, f"vqvae_{stem}"))
+            for stem in ("drums", "drumless")
+        }
+        self.lm, self.lm_variables, self.lm_config = lm_trainer.load(
+            os.path.join(self.run_dir, lm_dir)
+        )
+        self.sampling = sampling.SamplingConfig(**self.lm_config.sampling.to_dict())
+        self.tracker_name = tracker or self._tracker_name()
+        self.tracker = dataclasses.replace(tracking.load(self.tracker_name), batch_size=1)
+        self.has_vocoder = vocode.has_vocoder(self.run_dir)
+
+    def _tracker_name(self) -> str:
+        path = os.path.join(self.run_dir, "tracker.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                name = json.load(f)["tracker"]
+            kind, sep, location = name.partition(":")
+            if sep and not os.path.isabs(location):
+                name = f"{kind}:{os.path.join(self.run_dir, location)}"
+            return name
+        return "madmom"
+
+    # --------------------------------------------------------------------------- stages
+
+    def drumless_codes(self, x_L: np.ndarray) -> np.ndarray:
+        """(S,) drumless codes of a signal (its first S·1024 samples)."""
+        model, variables, stats = self.vqvae["drumless"]
+        usable = conditions.num_tokens(len(x_L)) * conditions.TOKEN_HOP
+        codes = _encode(model, variables, stats.mean, stats.std, jnp.asarray(x_L[None, :usable]))
+        return np.asarray(codes[0], np.int32)
+
+    def beat(self, x_L: np.ndarray) -> dict:
+        """The tracker's outputs on the whole signal and the three condition levels."""
+        embedding, probabilities = self.tracker(np.asarray(x_L, np.float32)[None])
+        levels = conditions.beat_conditions(embedding[0], probabilities[0], len(x_L))
+        return {**levels, "embedding": embedding[0], "probabilities": probabilities[0]}
+
+    def drum_audio(self, codes_KxS: np.ndarray) -> np.ndarray:
+        """(K, S·1024) raw drum audio of drum codes (decoder, statistics, vocoder)."""
+        model, variables, stats = self.vqvae["drums"]
+        mel = _decode(model, variables, stats.mean, stats.std, jnp.asarray(codes_KxS))
+        return vocode.vocode(np.asarray(mel), self.run_dir)
+
+    def sample_codes(self, drumless_codes, beat, num_takes: int, key, config=None, progress=None):
+        """(K, S) drum codes (see `jdrum.sampling.generate`)."""
+        level = self.lm.config.beat
+        return sampling.generate(
+            self.lm,
+            self.lm_variables,
+            drumless=drumless_codes,
+            beat=None if level == "none" else beat[level],
+            num_tokens=len(drumless_codes),
+            num_takes=num_takes,
+            key=key,
+            config=config or self.sampling,
+            on_window=progress,
+        )
+
+    # ------------------------------------------------------------------------ everything
+
+    def accompany(
+        self,
+        x_L: np.ndarray,
+        *,
+        num_takes: int = 1,
+        seed: int = 0,
+        config: sampling.SamplingConfig | None = None,
+        max_retries: int = 2,
+        progress=None,
+    ) -> Accompaniment:
+        """Drum takes for a drumless signal (float32 mono 44.1 kHz, at least 1024 samples).
+
+        Args:
+          x_L: the input.
+          num_takes: takes sampled in one batch.
+          seed: PRNG seed (same seed, same takes).
+          config: sampling settings (default: the LM run's `config.sampling`).
+          max_retries: re-samplings of a near-silent take.
+          progress: called as progress(stage, done, total) (e.g. to drive a progress bar).
+        """
+        x_L = np.asarray(x_L, np.float32)
+        num_tokens = conditions.num_tokens(len(x_L))
+        if num_tokens < 1:
+            raise ValueError(f"input of {len(x_L)} samples is shorter than one token (1024)")
+        report = progress or (lambda *args: None)
+        report("codes", 0, 1)
+        drumless_codes = self.drumless_codes(x_L)
+        report("beat", 0, 1)
+        beat = self.beat(x_L)
+        key = jax.random.key(seed)
+        key, sub = jax.random.split(key)
+        codes = self.sample_codes(
+            drumless_codes, beat, num_takes, sub, config,
+            lambda i, n, _: report("sampling", i + 1, n),
+        )  # fmt: skip
+        report("vocoding", 0, 1)
+        raw = self.drum_audio(codes)
+        retries = [0] * num_takes
+        for take in range(num_takes):
+            while dbfs(raw[take]) < SILENT_DBFS and retries[take] < max_retries:
+                key, sub = jax.random.split(key)
+                codes[take] = self.sample_codes(drumless_codes, beat, 1, sub, config)[0]
+                raw[take] = self.drum_audio(codes[take : take + 1])[0]
+                retries[take] += 1
+        silent = [bool(dbfs(r) < SILENT_DBFS) for r in raw]
+        drums, mix, gains = level_match(x_L, raw)
+        return Accompaniment(drums, mix, codes, drumless_codes, beat, gains, retries, silent)
+
+
+def level_match(x_L: np.ndarray, raw_KxM: np.ndarray):
+    """Scales each raw take to the input's RMS and mixes it in without clipping.
+
+    Returns:
+      (drums (K, L), mix (K, L), gains_db (K,)): the stems are padded with silence to L; where
+      a mix would peak above 0.99, stem and mix are scaled down together.
+    """
+    num_takes, length = raw_KxM.shape[0], len(x_L)
+    raw = np.zeros((num_takes, length), np.float32)
+    raw[:, : min(length, raw_KxM.shape[1])] = raw_KxM[:, :length]
+    target = np.sqrt(np.mean(np.square(x_L))) + 1e-12
+    level = np.sqrt(np.mean(np.square(raw), axis=1, keepdims=True)) + 1e-12
+    gains = np.minimum(target / level, 10 ** (40 / 20))  # never boost silence by more than 40 dB
+    drums = raw * gains
+    mix = x_L[None] + drums
+    peak = np.max(np.abs(mix), axis=1, keepdims=True)
+    scale = np.minimum(1.0, PEAK / np.maximum(peak, 1e-12))
+    drum_peak = np.max(np.abs(drums), axis=1, keepdims=True)
+    scale = np.minimum(scale, PEAK / np.maximum(drum_peak, 1e-12))
+    gains_db = 20 * np.log10(gains[:, 0] * scale[:, 0])
+    return (drums * scale).astype(np.float32), (mix * scale).astype(np.float32), gains_db

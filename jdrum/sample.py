@@ -1,0 +1,169 @@
+"""Drums for your songs: `python -m jdrum.sample --run DIR --input PATH [PATH …] --output DIR`.
+
+Inputs are files or folders (every wav, flac, ogg, mp3, m4a, aiff inside), of any length,
+rate and channel count `jdrum.audio.load` reads. For each input and take k it writes
+`<name>_take<k>_drums.wav` (the drum stem, level-matched to the input) and
+`<name>_take<k>_mix.wav` (input + drums, never clipped), then `summary.json` and `report.html`
+(players, mel spectrograms with the input's and the drums' beats, per-take metrics). An input
+that cannot be read is reported and skipped; the others are still processed.
+
+    python -m jdrum.sample --run runs/demo --input song.mp3 --output out/ --num_samples 4
+
+Per-take metrics compare the beats tracked on the generated drums with the input's beats:
+`beat_f1` and `downbeat_f1` (`jdrum.metrics`, 70 ms window), plus the stem's level in dBFS.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+
+import numpy as np
+import tqdm
+from absl import app, flags
+
+from jdrum import audio, metrics, pipeline, report, sampling
+from jdrum.beat import conditions
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff")
+
+_RUN = flags.DEFINE_string("run", None, "Run directory (vqvae_drums/, vqvae_drumless/, lm/ ...).")
+_INPUT = flags.DEFINE_multi_string("input", None, "Audio files or folders (repeatable).")
+_OUTPUT = flags.DEFINE_string("output", None, "Where the wavs, summary.json, report.html go.")
+_LM = flags.DEFINE_string("lm", "lm", "The LM's directory inside --run.")
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 1, "Takes per input, sampled as one batch.")
+_TEMPERATURE = flags.DEFINE_float("temperature", None, "Default: the LM run's (0.96).")
+_TOP_P = flags.DEFINE_float("top_p", None, "Nucleus probability; default: the LM run's (0.8).")
+_TOP_K = flags.DEFINE_integer("top_k", None, "Keep the k likeliest tokens; 0 keeps all.")
+_OVERLAP = flags.DEFINE_integer("overlap", None, "Tokens shared by consecutive windows.")
+_SEED = flags.DEFINE_integer("seed", 0, "PRNG seed: the same seed gives the same takes.")
+_MAX_RETRIES = flags.DEFINE_integer("max_retries", 2, "Re-samplings of a near-silent take.")
+
+
+def input_files(paths: list[str]) -> list[pathlib.Path]:
+    """The audio files named by `paths` (folders are searched recursively), in order."""
+    files = []
+    for path in map(pathlib.Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            files.extend(found)
+        else:
+            files.append(path)  # a missing file is reported when it is read
+    return files
+
+
+def take_metrics(pipe: pipeline.Pipeline, drums_L, input_beats_Nx2) -> tuple[dict, np.ndarray]:
+    """(metrics, beats (n, 2)) of one generated drum stem against the input's beats."""
+    _, probabilities = pipe.tracker(np.asarray(drums_L, np.float32)[None])
+    beats = conditions.dbn_high_beats(probabilities[0])
+    values = {
+        "beat_f1": metrics.beat_f1(input_beats_Nx2[:, 0], beats[:, 0]),
+        "downbeat_f1": metrics.downbeat_f1(input_beats_Nx2, beats),
+        "level_dbfs": float(pipeline.dbfs(drums_L)),
+    }
+    return values, beats
+
+
+def process(pipe, path: pathlib.Path, output: pathlib.Path, settings: dict, bar) -> dict:
+    """Samples the takes of one input and writes its wavs; returns its summary entry."""
+    entry = {"name": path.stem, "path": str(path), "takes": [], "error": None}
+    x = audio.load(path)
+    entry["seconds"] = len(x) / audio.SAMPLE_RATE
+
+    def progress(stage, done, total):
+        bar.set_postfix_str(f"{path.name}: {stage} {done}/{total}")
+
+    result = pipe.accompany(
+        x,
+        num_takes=settings["num_samples"],
+        seed=settings["seed"],
+        config=settings["sampling"],
+        max_retries=settings["max_retries"],
+        progress=progress,
+    )
+    input_beats = conditions.dbn_high_beats(result.beat["probabilities"])
+    entry["beats"] = input_beats.tolist()
+    for k in range(len(result.drums)):
+        progress("beats of take", k + 1, len(result.drums))
+        names = {stem: f"{path.stem}_take{k}_{stem}.wav" for stem in ("drums", "mix")}
+        audio.save(output / names["drums"], result.drums[k])
+        audio.save(output / names["mix"], result.mix[k])
+        values, beats = take_metrics(pipe, result.drums[k], input_beats)
+        entry["takes"].append(
+            {
+                "take": k,
+                **names,
+                "beats": beats.tolist(),
+                "metrics": values,
+                "retries": result.retries[k],
+                "silent": result.silent[k],
+                "gain_db": float(result.gains_db[k]),
+            }
+        )
+    return entry
+
+
+def sample(run: str, inputs: list[str], output: str, *, lm: str = "lm", **settings) -> dict:
+    """Everything `main` does, callable from Python; returns the summary."""
+    output_dir = pathlib.Path(output)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    pipe = pipeline.Pipeline(run, lm_dir=lm)
+    overrides = {k: settings.pop(k) for k in ("temperature", "top_p", "top_k", "overlap")}
+    base = pipe.sampling.__dict__ | {k: v for k, v in overrides.items() if v is not None}
+    settings["sampling"] = sampling.SamplingConfig(**base)
+    summary = {
+        "run": run,
+        "lm": lm,
+        "settings": {**settings, "sampling": base, "tracker": pipe.tracker_name},
+        "vocoder": "hifigan" if pipe.has_vocoder else "griffin-lim",
+        "inputs": [],
+    }
+    files = input_files(inputs)
+    start = time.perf_counter()
+    with tqdm.tqdm(files, desc="inputs", unit="song") as bar:
+        for path in bar:
+            try:
+                entry = process(pipe, path, output_dir, settings, bar)
+            except (audio.AudioError, OSError, ValueError) as error:
+                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                tqdm.tqdm.write(f"jdrum.sample: skipped {path}: {message}")
+                entry = {"name": path.stem, "path": str(path), "error": message, "takes": []}
+            summary["inputs"].append(entry)
+    summary["seconds"] = time.perf_counter() - start
+    with open(output_dir / "summary.json", "w") as f:
+        json.dump(summary, f, indent=2)
+    summary["report"] = report.write_report(str(output_dir), summary)
+    return summary
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not (_RUN.value and _INPUT.value and _OUTPUT.value):
+        raise app.UsageError("--run, --input and --output are required")
+    try:
+        summary = sample(
+            _RUN.value,
+            _INPUT.value,
+            _OUTPUT.value,
+            lm=_LM.value,
+            num_samples=_NUM_SAMPLES.value,
+            seed=_SEED.value,
+            max_retries=_MAX_RETRIES.value,
+            temperature=_TEMPERATURE.value,
+            top_p=_TOP_P.value,
+            top_k=_TOP_K.value,
+            overlap=_OVERLAP.value,
+        )
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"jdrum.sample: {error}") from None
+    done = [e for e in summary["inputs"] if not e["error"]]
+    failed = len(summary["inputs"]) - len(done)
+    print(f"{len(done)} inputs done, {failed} skipped; report: {summary['report']}")
+    if not done:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)

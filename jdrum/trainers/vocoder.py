@@ -1,0 +1,474 @@
+"""The vocoder stage: HiFi-GAN V1 on the drum stem (REFERENCE §6).
+
+Every training example is a random `segment_length`-sample segment of a clip's drum stem,
+starting at a multiple of the mel hop, with the matching 32-frame window of a log10 mel as the
+generator input:
+
+* plain mode: the log10 mel of the real audio (`jdrum.audio.log_mel`), exactly the frames the
+  whole clip's mel has there (the segment is cut with two frames of context on both sides);
+* fine-tune mode (`config.data.vqvae_run` set): the drum VQ-VAE's reconstruction of the whole
+  clip's mel (normalise → VQ-VAE → de-normalise), what the generator receives at inference.
+  The reconstructions are computed once per split into `<workdir>/finetune_mels/`.
+
+One jitted step updates the discriminators (MPD + MSD, LSGAN) on the generator's output and then
+the generator (LSGAN + 2 × feature matching + 45 × mel L1 on the natural-log loss mel), each with
+its own AdamW (2e-4, β (0.8, 0.99), weight decay 0.01) and exponential decay (0.999 per epoch,
+per step). Evaluation vocodes whole validation clips and reports the loss-mel L1 against the real
+audio, next to the same L1 for Griffin-Lim on the same mels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from typing import Any
+
+import grain
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from flax import struct
+
+from jdrum import audio, checkpoint, data, losses, vocode
+from jdrum.models import hifigan
+from jdrum.trainers import common
+
+SPEC = audio.DEFAULT_SPECTROGRAM
+CONTEXT_FRAMES = 2  # mel frames cut on both sides of a segment: 512 samples ≥ the 384 STFT pad
+
+
+@struct.dataclass
+class TrainState:
+    step: jax.Array
+    generator: Any  # weight-normalised generator params (v, g, bias)
+    generator_opt: Any
+    discriminator: Any  # MPD + MSD params
+    discriminator_opt: Any
+    spectral: Any  # the MSD's spectral-norm power-iteration vectors
+    generator_tx: optax.GradientTransformation = struct.field(pytree_node=False)
+    discriminator_tx: optax.GradientTransformation = struct.field(pytree_node=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Models:
+    """The static parts of a train step: modules and loss weights."""
+
+    generator: hifigan.Generator
+    discriminator: hifigan.Discriminator
+    mel_weight: float = 45.0
+    feature_matching_weight: float = 2.0
+    adversarial_weight: float = 1.0
+
+
+def _dtype(name: str):
+    return {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[name]
+
+
+def make_generator(model_config, weight_norm: bool = True) -> hifigan.Generator:
+    return hifigan.Generator(
+        upsample_initial_channel=model_config.upsample_initial_channel,
+        upsample_rates=tuple(model_config.upsample_rates),
+        upsample_kernel_sizes=tuple(model_config.upsample_kernel_sizes),
+        resblock_kernel_sizes=tuple(model_config.resblock_kernel_sizes),
+        resblock_dilations=tuple(tuple(d) for d in model_config.resblock_dilations),
+        n_mels=model_config.n_mels,
+        weight_norm=weight_norm,
+        init_std=model_config.get("init_std") or None,
+        dtype=_dtype(model_config.dtype),
+    )
+
+
+def make_models(config) -> Models:
+    generator = make_generator(config.model)
+    if generator.hop_length != SPEC.hop_length:
+        raise ValueError(
+            f"the generator upsamples by {generator.hop_length}, the mel hop is {SPEC.hop_length}"
+        )
+    discriminator = hifigan.Discriminator(
+        width_divisor=config.discriminator.width_divisor,
+        periods=tuple(config.discriminator.periods),
+        scales=config.discriminator.scales,
+        dtype=_dtype(config.model.dtype),
+    )
+    return Models(
+        generator,
+        discriminator,
+        config.loss.mel,
+        config.loss.feature_matching,
+        config.loss.adversarial,
+    )
+
+
+def learning_rate_schedule(opt, steps_per_epoch: int) -> optax.Schedule:
+    """lr · decay^(step / steps_per_epoch): the reference's per-epoch ExponentialLR, per step."""
+    return optax.exponential_decay(opt.lr, max(steps_per_epoch, 1), opt.lr_decay)
+
+
+def optimizer(opt, steps_per_epoch: int) -> optax.GradientTransformation:
+    return optax.adamw(
+        learning_rate_schedule(opt, steps_per_epoch),
+        b1=opt.b1,
+        b2=opt.b2,
+        eps=opt.eps,
+        weight_decay=opt.weight_decay,
+    )
+
+
+def _steps_per_epoch(config) -> int:
+    if config.opt.decay_steps:
+        return config.opt.decay_steps
+    source = data.data_source(config.data.dataset, "train", config.data.data_dir)
+    return max(len(source) // config.data.batch_size, 1)
+
+
+def _initial_state(config, models: Models, steps_per_epoch: int) -> TrainState:
+    key_g, key_d = jax.random.split(jax.random.key(config.seed))
+    mel = jnp.zeros((1, config.model.n_mels, 4), jnp.float32)
+    g_params = models.generator.init(key_g, mel)["params"]
+    d_vars = models.discriminator.init(key_d, jnp.zeros((1, 4096), jnp.float32), train=True)
+    g_tx = optimizer(config.opt, steps_per_epoch)
+    d_tx = optimizer(config.opt, steps_per_epoch)
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        generator=g_params,
+        generator_opt=g_tx.init(g_params),
+        discriminator=d_vars["params"],
+        discriminator_opt=d_tx.init(d_vars["params"]),
+        spectral=d_vars[hifigan.SPECTRAL],
+        generator_tx=g_tx,
+        discriminator_tx=d_tx,
+    )
+
+
+# ----------------------------------------------------------------------------------- data
+
+
+class _Clips:
+    """Random-access drum stems of a split, with their index (for the fine-tune mel cache)."""
+
+    def __init__(self, source, stem: str):
+        self._source, self._stem = source, stem
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"pcm": np.asarray(self._source[index][self._stem], np.int16), "index": index}
+
+
+def _segments(config, mels: np.ndarray | None, num_epochs: int | None) -> grain.MapDataset:
+    """Batches {"excerpt": int16 (B, segment + 2·context)[, "mel": (B, n_mels, frames)]}."""
+    source = data.data_source(config.data.dataset, "train", config.data.data_dir)
+    hop, segment = SPEC.hop_length, config.data.segment_length
+    if segment % hop:
+        raise ValueError(f"segment_length {segment} is not a multiple of the hop {hop}")
+    context = CONTEXT_FRAMES * hop
+    frames = segment // hop
+
+    def crop(record: dict, rng: np.random.Generator) -> dict:
+        pcm = record["pcm"]
+        if len(pcm) < segment:
+            raise ValueError(f"a clip of {len(pcm)} samples is shorter than the segment {segment}")
+        start_frame = int(rng.integers(0, (len(pcm) - segment) // hop + 1))
+        padded = np.pad(pcm, context, mode="reflect")  # as the front end pads the whole clip
+        start = start_frame * hop
+        out = {"excerpt": padded[start : start + segment + 2 * context]}
+        if mels is not None:
+            out["mel"] = np.asarray(mels[record["index"], :, start_frame : start_frame + frames])
+        return out
+
+    ds = data.record_dataset(_Clips(source, config.data.stem), config.seed, True, num_epochs)
+    ds = ds.random_map(crop, seed=config.seed)
+    return ds.batch(config.data.batch_size, drop_remainder=True)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _reconstruct(model, variables, mean, std, pcm_BxL):
+    mel = audio.log_mel(audio.from_pcm16(pcm_BxL))
+    normalised = (mel - mean[None, :, None]) / std[None, :, None]
+    recon = model.apply(variables, normalised, train=False)[0]
+    return recon * std[None, :, None] + mean[None, :, None]
+
+
+def finetune_mels(config, split: str, workdir: str) -> np.ndarray:
+    """The drum VQ-VAE's de-normalised reconstructions (clips, n_mels, frames) of a split,
+    computed once into `<workdir>/finetune_mels/<split>.npy` (memory-mapped)."""
+    from jdrum.trainers import vqvae as vqvae_trainer
+
+    source = data.data_source(config.data.dataset, split, config.data.data_dir)
+    directory = os.path.join(workdir, "finetune_mels")
+    path = os.path.join(directory, f"{split}.npy")
+    meta_path = path + ".json"
+    vqvae_run = os.path.abspath(config.data.vqvae_run)
+    meta = {"vqvae_run": vqvae_run, "dataset": config.data.dataset, "clips": len(source)}
+    if os.path.exists(path) and os.path.exists(meta_path):
+        with open(meta_path) as f:
+            if json.load(f) == meta:
+                return np.load(path, mmap_mode="r")
+    model, variables, stats = vqvae_trainer.load(vqvae_run)
+    mean, std = jnp.asarray(stats.mean), jnp.asarray(stats.std)
+    num_frames = SPEC.num_frames(len(source[0][config.data.stem])) if len(source) else 0
+    os.makedirs(directory, exist_ok=True)
+    tmp = path + ".tmp.npy"
+    shape = (len(source), config.model.n_mels, num_frames)
+    mels = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+    batch = config.data.batch_size
+    logging.info("fine-tune mels of %d %s clips from %s", len(source), split, vqvae_run)
+    for begin in range(0, len(source), batch):
+        indices = range(begin, min(begin + batch, len(source)))
+        pcm = np.stack([np.asarray(source[i][config.data.stem], np.int16) for i in indices])
+        mels[begin : begin + len(indices)] = np.asarray(
+            _reconstruct(model, variables, mean, std, pcm)
+        )
+    mels.flush()
+    del mels
+    os.replace(tmp, path)
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
+    return np.load(path, mmap_mode="r")
+
+
+# ------------------------------------------------------------------------------ the step
+
+
+def _inputs(batch):
+    """(generator input mel (B, n_mels, frames), real audio (B, segment)) of a batch."""
+    excerpt = audio.from_pcm16(batch["excerpt"])
+    context = CONTEXT_FRAMES * SPEC.hop_length
+    real = excerpt[:, context:-context]
+    if "mel" in batch:
+        return batch["mel"], real
+    return audio.log_mel(excerpt, SPEC)[..., CONTEXT_FRAMES:-CONTEXT_FRAMES], real
+
+
+def _split(outputs, n: int):
+    """Splits discriminator outputs of a [real; fake] batch into (real, fake)."""
+    real = jax.tree.map(lambda x: x[:n], outputs)
+    fake = jax.tree.map(lambda x: x[n:], outputs)
+    return real, fake
+
+
+@functools.partial(jax.jit, static_argnums=2, donate_argnums=0)
+def train_step(state: TrainState, batch, models: Models):
+    """Discriminator update on the current generator's output, then generator update."""
+    mel, real = _inputs(batch)
+    n = real.shape[0]
+
+    def generate(params):
+        return models.generator.apply({"params": params}, mel)
+
+    fake, generator_vjp = jax.vjp(generate, state.generator)
+
+    def d_loss_fn(d_params):
+        both = jnp.concatenate([real, jax.lax.stop_gradient(fake)])
+        (scores, _), updates = models.discriminator.apply(
+            {"params": d_params, hifigan.SPECTRAL: state.spectral},
+            both,
+            train=True,
+            mutable=[hifigan.SPECTRAL],
+        )
+        real_scores, fake_scores = _split(scores, n)
+        return losses.discriminator_loss(real_scores, fake_scores), updates[hifigan.SPECTRAL]
+
+    (d_loss, spectral), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.discriminator)
+    d_updates, d_opt = state.discriminator_tx.update(
+        d_grads, state.discriminator_opt, state.discriminator
+    )
+    d_params = optax.apply_updates(state.discriminator, d_updates)
+
+    real_mel = losses.loss_mel(real)
+
+    def g_loss_fn(fake_BxL):
+        scores, fmaps = models.discriminator.apply(
+            {"params": d_params, hifigan.SPECTRAL: spectral},
+            jnp.concatenate([real, fake_BxL]),
+            train=False,
+        )
+        _, fake_scores = _split(scores, n)
+        real_fmaps, fake_fmaps = _split(fmaps, n)
+        adversarial = losses.generator_adversarial_loss(fake_scores)
+        matching = losses.feature_matching_loss(real_fmaps, fake_fmaps)
+        mel_l1 = jnp.mean(jnp.abs(real_mel - losses.loss_mel(fake_BxL)))
+        total = adversarial + models.feature_matching_weight * matching + models.mel_weight * mel_l1
+        return total, {"adversarial": adversarial, "feature_matching": matching, "mel_l1": mel_l1}
+
+    (g_loss, aux), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
+    (g_grads,) = generator_vjp(fake_grad)
+    g_updates, g_opt = state.generator_tx.update(g_grads, state.generator_opt, state.generator)
+    state = state.replace(
+        step=state.step + 1,
+        generator=optax.apply_updates(state.generator, g_updates),
+        generator_opt=g_opt,
+        discriminator=d_params,
+        discriminator_opt=d_opt,
+        spectral=spectral,
+    )
+    metrics = {
+        "loss": g_loss,
+        "discriminator_loss": d_loss,
+        **aux,
+        "generator_grad_norm": optax.tree_utils.tree_norm(g_grads),
+        "discriminator_grad_norm": optax.tree_utils.tree_norm(d_grads),
+    }
+    return state, metrics
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _vocode_and_score(generator, params, mel_BxMxT, pcm_BxL):
+    """(generated audio (B, L), loss-mel L1 per clip (B,)) for whole clips."""
+    fake = generator.apply({"params": params}, mel_BxMxT)
+    real = audio.from_pcm16(pcm_BxL)
+    l1 = jnp.mean(jnp.abs(losses.loss_mel(real) - losses.loss_mel(fake)), axis=(1, 2))
+    return fake, l1
+
+
+@jax.jit
+def _score(fake_BxL, pcm_BxL):
+    real = audio.from_pcm16(pcm_BxL)
+    return jnp.mean(jnp.abs(losses.loss_mel(real) - losses.loss_mel(fake_BxL)), axis=(1, 2))
+
+
+@jax.jit
+def _clip_mels(pcm_BxL):
+    return audio.log_mel(audio.from_pcm16(pcm_BxL))
+
+
+class Evaluator:
+    """Vocodes the held-out clips (validation split, whole clips) and scores them.
+
+    Returns `mel_l1` (the generator) and `griffin_lim_mel_l1` (Griffin-Lim on the same mels,
+    computed once), both the mean over clips of the loss-mel L1 against the real audio, their
+    ratio, and an image of the first clip's loss mel, real over generated.
+    """
+
+    def __init__(self, config, generator: hifigan.Generator, mels: np.ndarray | None):
+        self.config, self.generator, self.mels = config, generator, mels
+        source = data.data_source(config.data.dataset, "validation", config.data.data_dir)
+        count = len(source)
+        if config.eval.num_clips:
+            count = min(count, config.eval.num_clips)
+        self.source, self.count = source, count
+        self._griffin_lim = None
+
+    def _batches(self):
+        size = self.config.eval.batch_size
+        stem = self.config.data.stem
+        for begin in range(0, self.count, size):
+            indices = list(range(begin, min(begin + size, self.count)))
+            pcm = np.stack([np.asarray(self.source[i][stem], np.int16) for i in indices])
+            if self.mels is not None:
+                mel = np.asarray(self.mels[indices[0] : indices[-1] + 1])
+            else:
+                mel = np.asarray(_clip_mels(pcm))
+            yield pcm, mel
+
+    def griffin_lim(self) -> float:
+        if self._griffin_lim is None:
+            scores = []
+            for pcm, mel in self._batches():
+                wave = vocode.griffin_lim(mel, n_iter=self.config.eval.griffin_lim_iters)
+                scores.append(np.asarray(_score(jnp.asarray(wave), pcm)))
+            self._griffin_lim = float(np.concatenate(scores).mean()) if scores else float("nan")
+        return self._griffin_lim
+
+    def __call__(self, state: TrainState) -> dict:
+        if not self.count:
+            return {}
+        scores, first = [], None
+        for pcm, mel in self._batches():
+            fake, l1 = _vocode_and_score(self.generator, state.generator, mel, pcm)
+            scores.append(np.asarray(l1))
+            if first is None:
+                real_mel = losses.loss_mel(audio.from_pcm16(jnp.asarray(pcm[:1])))[0]
+                fake_mel = losses.loss_mel(fake[:1])[0]
+                first = np.concatenate([np.asarray(fake_mel), np.asarray(real_mel)], axis=0)
+        mel_l1 = float(np.concatenate(scores).mean())
+        griffin_lim = self.griffin_lim()
+        return {
+            "mel_l1": mel_l1,
+            "griffin_lim_mel_l1": griffin_lim,
+            "mel_l1_over_griffin_lim": mel_l1 / griffin_lim,
+            "loss_mel_real_over_generated": first,
+        }
+
+
+# ------------------------------------------------------------------------------ entry points
+
+
+def train_and_evaluate(config, workdir: str) -> TrainState:
+    """Trains the vocoder of `config` in `workdir`, resuming from its latest checkpoint."""
+    common.write_config(config, workdir)
+    models = make_models(config)
+    steps_per_epoch = _steps_per_epoch(config)
+    state = _initial_state(config, models, steps_per_epoch)
+    train_mels = valid_mels = None
+    if config.data.vqvae_run:
+        train_mels = finetune_mels(config, "train", workdir)
+        valid_mels = finetune_mels(config, "validation", workdir)
+    train_iter = iter(_segments(config, train_mels, num_epochs=None))
+    evaluator = Evaluator(config, models.generator, valid_mels)
+    return common.train_loop(
+        workdir=workdir,
+        state=state,
+        train_step=functools.partial(train_step, models=models),
+        train_iter=train_iter,
+        num_steps=config.train.num_steps,
+        evaluate=evaluator,
+        log_every=config.train.log_every,
+        eval_every=config.train.eval_every,
+        checkpoint_every=config.train.checkpoint_every,
+        learning_rate=learning_rate_schedule(config.opt, steps_per_epoch),
+    )
+
+
+def _template(config) -> TrainState:
+    """The train state's structure (shapes only; nothing is initialised)."""
+    models = make_models(config)
+    steps_per_epoch = config.opt.decay_steps or 1  # the schedule does not change the shapes
+    return jax.eval_shape(lambda: _initial_state(config, models, steps_per_epoch))
+
+
+def restore(workdir: str) -> TrainState:
+    """The latest train state of a vocoder run."""
+    config = ml_collections.ConfigDict(common.read_config(workdir))
+    return checkpoint.restore_state(os.path.join(workdir, "checkpoints"), _template(config))
+
+
+def load(workdir: str) -> tuple[hifigan.Generator, dict]:
+    """(generator with folded weights, {"params": ...}) of a vocoder run, for inference."""
+    config = ml_collections.ConfigDict(common.read_config(workdir))
+    state = restore(workdir)
+    params = jax.tree.map(np.asarray, hifigan.fold_weight_norm(state.generator))
+    return make_generator(config.model, weight_norm=False), {"params": params}
+
+
+def write_run(workdir: str, config, generator_params) -> None:
+    """Writes a run directory (config.json + a step-0 checkpoint) with the given weight-norm
+    generator params (e.g. the official generator converted by `jdrum.convert`) and freshly
+    initialised discriminators; `load` and `jdrum.vocode` read it, training continues from it.
+
+    Raises:
+      ValueError: the params do not fit `config.model` (e.g. folded instead of weight-norm).
+    """
+    models = make_models(config)
+    state = _initial_state(config, models, config.opt.decay_steps or 1)
+    expected = jax.tree.map(np.shape, state.generator)
+    given = jax.tree.map(np.shape, dict(generator_params))
+    if expected != given:
+        raise ValueError(
+            "generator params do not fit config.model (weight-norm v/g/bias expected): "
+            f"{jax.tree_util.tree_structure(given)}"
+        )
+    common.write_config(config, workdir)
+    state = state.replace(generator=jax.tree.map(jnp.asarray, generator_params))
+    mngr = checkpoint.manager(os.path.join(workdir, "checkpoints"))
+    checkpoint.save(mngr, 0, state)
+    mngr.wait_until_finished()
