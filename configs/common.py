@@ -42,3 +42,18 @@ def optimizer(lr: float = 3e-4, warmup_steps: int = 100, clip: float = 0.0):
             weight_decay=0.0,
         )
     )
+
+
+def mesh(data: int = -1, fsdp: int = 1):
+    """The device mesh read by `jdrum.parallel.make_mesh` (axes "data" and "fsdp").
+
+    Batches are split over data × fsdp devices; with fsdp > 1 the train state's large arrays
+    are also split over the fsdp axis (`jdrum.parallel.param_spec`).
+    """
+    return ml_collections.ConfigDict(
+        dict(
+            data=data,  # data-parallel axis size; -1: every device that fsdp leaves
+            fsdp=fsdp,  # parameter-sharding axis size; 1: every array replicated
+            fsdp_min_size=2**18,  # arrays with fewer values stay replicated under fsdp
+        )
+    )

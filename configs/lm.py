@@ -62,6 +62,8 @@ def get_config(variant: str, arg: str | None) -> ml_collections.ConfigDict:
     config.model.remat_policy = "none"  # "none", "full" or "dots"
     config.model.dtype = "float32"  # compute dtype; "bfloat16" keeps float32 parameters
 
+    config.mesh = common.mesh()  # devices: data-parallel (and optional fsdp) axes
+
     # Reference: Adam 3e-4, 100 warm-up steps, no clipping (REFERENCE §3.8, §10.12).
     config.opt = common.optimizer(lr=1e-3 if tiny else 3e-4, warmup_steps=100, clip=1.0)
 

@@ -24,13 +24,16 @@ def get_config(stem: str, arg: str | None) -> ml_collections.ConfigDict:
     # Beat targets: "truth" (the records' true_beats), "teacher" (madmom's downbeat ensemble
     # on the full mix) or "auto" (truth where a record has it, else the teacher).
     config.data.targets = "auto"
-    config.data.batch_size = 8 if args.tiny else 16
+    config.data.batch_size = 8 if args.tiny else 16  # global, over all devices
 
     config.model = ml_collections.ConfigDict()
     config.model.num_layers = 3  # BLSTM layers
     config.model.hidden = 25  # units per direction; the embedding is 2 * hidden
     config.model.peephole = True  # madmom's LSTM cell
     config.model.init = "random"  # or "madmom": start from madmom's first downbeat network
+    config.model.dtype = "float32"  # compute dtype: "float32" or "bfloat16" (params stay f32)
+
+    config.mesh = common.mesh()  # devices: data-parallel, optionally fsdp (jdrum.parallel)
 
     config.opt = common.optimizer(lr=3e-3 if args.tiny else 1e-3, warmup_steps=50, clip=1.0)
 

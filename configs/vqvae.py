@@ -17,7 +17,7 @@ def get_config(stem: str, codebook_size: int, arg: str | None) -> ml_collections
     config.data.dataset = "synthstems/demo" if args.tiny else "jukedrummer"  # NAME[/CONFIG]
     config.data.data_dir = "data/tfds"
     config.data.stem = stem  # "drums" or "drumless"
-    config.data.batch_size = 8 if args.tiny else 32  # reference: 32
+    config.data.batch_size = 8 if args.tiny else 32  # global, over all devices; reference: 32
     config.data.stats_clips = 0  # train clips for the mel statistics; 0: every train clip
 
     config.model = ml_collections.ConfigDict()
@@ -27,6 +27,9 @@ def get_config(stem: str, codebook_size: int, arg: str | None) -> ml_collections
     config.model.down = (0.5, 0.5)  # encoder time scale per stage (vq1: 4096 -> 1024 frames)
     config.model.up = (2, 2)  # decoder time scale per stage
     config.model.commit_beta = 0.02
+    config.model.dtype = "float32"  # compute dtype: "float32" or "bfloat16" (params stay f32)
+
+    config.mesh = common.mesh()  # devices: data-parallel, optionally fsdp (jdrum.parallel)
 
     config.opt = common.optimizer(lr=1e-3 if args.tiny else 3e-4, warmup_steps=100)
 

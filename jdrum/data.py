@@ -92,10 +92,24 @@ def clip_dataset(
 
 
 def record_dataset(
-    source, seed: int = 0, shuffle: bool = True, num_epochs: int | None = 1
+    source,
+    seed: int = 0,
+    shuffle: bool = True,
+    num_epochs: int | None = 1,
+    shard: grain.sharding.ShardOptions | None = None,
 ) -> grain.MapDataset:
-    """Records of a source, shuffled by `seed` (per epoch) and repeated (None: forever)."""
+    """Records of a source, shuffled by `seed` (per epoch) and repeated (None: forever).
+
+    `shard` (e.g. `grain.sharding.ShardByJaxProcess(drop_remainder=True)` in a multi-process
+    run) keeps records shard_index, shard_index + shard_count, ... only, so that the
+    processes read disjoint parts of the source; with drop_remainder every shard has
+    len(source) // shard_count records. None (or one shard) reads every record.
+    """
     ds = grain.MapDataset.source(source)
+    if shard is not None and shard.shard_count > 1:
+        if shard.drop_remainder:
+            ds = ds[: len(ds) - len(ds) % shard.shard_count]
+        ds = ds[shard.shard_index :: shard.shard_count]
     if shuffle:
         ds = ds.seed(seed).shuffle()
     if num_epochs != 1:

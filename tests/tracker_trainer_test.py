@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import tracker_drumless
-from jdrum import data, synth
+from jdrum import data, parallel, synth
 from jdrum.beat import features
 from jdrum.trainers import tracker
 
@@ -48,19 +48,24 @@ def _params(workdir):
 
 def test_killed_run_resumes_to_the_same_parameters(data_dir, tmp_path, monkeypatch):
     tracker.train_and_evaluate(_config(data_dir, 6), str(tmp_path / "straight"))
-    step = tracker.train_step
+    jit_step = parallel.jit_step
     calls = []
 
-    def dies_at_step_5(state, batch, model):
-        calls.append(1)
-        if len(calls) == 5:
-            raise KeyboardInterrupt("killed")
-        return step(state, batch, model)
+    def dies_at_step_5(*args, **kwargs):
+        step = jit_step(*args, **kwargs)
 
-    monkeypatch.setattr(tracker, "train_step", dies_at_step_5)
+        def run(state, batch):
+            calls.append(1)
+            if len(calls) == 5:
+                raise KeyboardInterrupt("killed")
+            return step(state, batch)
+
+        return run
+
+    monkeypatch.setattr(parallel, "jit_step", dies_at_step_5)
     with pytest.raises(KeyboardInterrupt):
         tracker.train_and_evaluate(_config(data_dir, 6), str(tmp_path / "killed"))
-    monkeypatch.setattr(tracker, "train_step", step)
+    monkeypatch.setattr(parallel, "jit_step", jit_step)
     tracker.train_and_evaluate(_config(data_dir, 6), str(tmp_path / "killed"))  # resumes at 4
     jax.tree.map(
         np.testing.assert_array_equal, _params(tmp_path / "straight"), _params(tmp_path / "killed")

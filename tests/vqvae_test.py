@@ -311,3 +311,43 @@ def test_gradients_pass_straight_through(ref, converted):
     for side in ("encoder", "decoder"):
         norm = np.sqrt(sum(np.sum(np.square(g)) for g in jax.tree.leaves(grads[side])))
         assert np.isfinite(norm) and norm > 0, side
+
+
+# ------------------------------------------------------------------------------ bfloat16
+
+
+def test_bfloat16_compute_is_close_to_float32(ref, converted, forward):
+    """dtype=bfloat16: same float32 parameters, float32 outputs and losses, close results."""
+    model, variables, _ = converted
+    bf16 = model.clone(dtype=jnp.bfloat16)
+    mel = ref["in/mel_normalized"]
+    init = jax.eval_shape(functools.partial(bf16.init, train=False), jax.random.key(0), mel)
+    assert {x.dtype for x in jax.tree.leaves(init["params"])} == {jnp.dtype(jnp.float32)}
+    recon, aux = jax.jit(functools.partial(bf16.apply, train=False))(variables, mel)
+    recon32, aux32, _ = forward
+    assert recon.dtype == aux["loss"].dtype == jnp.float32
+    latents = bf16.apply(variables, mel, method=bf16.latents)
+    latents32 = model.apply(variables, mel, method=model.latents)
+    assert latents.dtype == jnp.float32
+    assert np.mean(np.abs(latents - latents32)) < 0.02 * np.mean(np.abs(latents32))
+    assert np.mean(np.asarray(aux["tokens"]) == np.asarray(aux32["tokens"])) > 0.95
+    assert np.mean(np.abs(recon - recon32)) < 0.05 * np.mean(np.abs(recon32))
+    np.testing.assert_allclose(aux["loss"], aux32["loss"], rtol=0.02)
+
+    def grads(m):
+        def loss_fn(params):
+            (_, aux), _ = m.apply(
+                {"params": params, quantizer.COLLECTION: variables[quantizer.COLLECTION]},
+                mel,
+                train=True,
+                mutable=[quantizer.COLLECTION],
+                rngs={quantizer.COLLECTION: jax.random.key(0)},
+            )
+            return aux["loss"]
+
+        return jax.tree.leaves(jax.jit(jax.grad(loss_fn))(variables["params"]))
+
+    g, g32 = grads(bf16), grads(model)
+    assert {x.dtype for x in g} == {jnp.dtype(jnp.float32)}
+    error = sum(float(jnp.sum((a - b) ** 2)) for a, b in zip(g, g32, strict=True))
+    assert (error / sum(float(jnp.sum(b**2)) for b in g32)) ** 0.5 < 0.1

@@ -23,6 +23,10 @@ the tree (I = input size: 314 for layer 0, 50 above; H = 25):
     feature_fc/{kernel (50, 25), bias}, fc1/{kernel (25, 3), bias}   head="da2"
 
 An ensemble is the same dict with a leading axis E (number of networks) on every leaf.
+
+Mixed precision: `dtype=jnp.bfloat16` runs the LSTM matmuls and the dense head in bfloat16
+(float32 parameters cast on use, float32 results); gates, cell states, logits and the softmax
+stay float32. The default float32 is the reference computation.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class LSTMLayer(nn.Module):
     hidden: int
     peephole: bool = False
     precision: jax.lax.Precision = jax.lax.Precision.HIGHEST
+    dtype: Any = jnp.float32  # matmul dtype; the gates and states stay float32
 
     @nn.compact
     def __call__(self, x_BxTxI: jax.Array) -> jax.Array:
@@ -80,13 +85,19 @@ class LSTMLayer(nn.Module):
         )
 
         # The input projection of all steps at once; only the recurrent part is sequential.
+        dtype = self.dtype
         xw_TxBx4H = jnp.einsum(
-            "bti,ig->tbg", x_BxTxI, input_kernel_Ix4H, precision=self.precision
-        ) + bias_4H.reshape(1, 1, -1)
+            "bti,ig->tbg",
+            x_BxTxI.astype(dtype),
+            input_kernel_Ix4H.astype(dtype),
+            precision=self.precision,
+        ).astype(jnp.float32) + bias_4H.reshape(1, 1, -1)
+        recurrent_kernel_Hx4H = recurrent_kernel_Hx4H.astype(dtype)
 
         def step(carry, xw_Bx4H):
             h_BxH, c_BxH = carry
-            z_Bx4H = xw_Bx4H + jnp.dot(h_BxH, recurrent_kernel_Hx4H, precision=self.precision)
+            hu_Bx4H = jnp.dot(h_BxH.astype(dtype), recurrent_kernel_Hx4H, precision=self.precision)
+            z_Bx4H = xw_Bx4H + hu_Bx4H.astype(jnp.float32)
             zi, zf, zg, zo = jnp.split(z_Bx4H, 4, axis=-1)
             if peephole_3xH is not None:
                 zi = zi + c_BxH * peephole_3xH[0][None]
@@ -107,12 +118,14 @@ class BiLSTM(nn.Module):
 
     hidden: int
     peephole: bool = False
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x_BxTxI: jax.Array) -> jax.Array:
         """Returns h_BxTx2H = [forward H | backward H], both aligned with the input frames."""
-        fwd_BxTxH = LSTMLayer(self.hidden, self.peephole, name="fwd")(x_BxTxI)
-        bwd_BxTxH = LSTMLayer(self.hidden, self.peephole, name="bwd")(x_BxTxI[:, ::-1])
+        lstm = lambda name: LSTMLayer(self.hidden, self.peephole, dtype=self.dtype, name=name)
+        fwd_BxTxH = lstm("fwd")(x_BxTxI)
+        bwd_BxTxH = lstm("bwd")(x_BxTxI[:, ::-1])
         return jnp.concatenate([fwd_BxTxH, bwd_BxTxH[:, ::-1]], axis=-1)
 
 
@@ -125,12 +138,15 @@ class BeatTracker(nn.Module):
       peephole: LSTMs with peephole connections (madmom) or without (PyTorch / DA2).
       head: "madmom" (one dense layer 2H→3) or "da2" (`feature_fc` 2H→H, then `fc1` H→3, no
         nonlinearity in between).
+      dtype: compute dtype of the LSTM matmuls and dense layers (float32, or bfloat16 for
+        mixed precision); parameters, states, logits and probabilities are float32 either way.
     """
 
     num_layers: int = 3
     hidden: int = 25
     peephole: bool = False
     head: str = "da2"
+    dtype: Any = jnp.float32
 
     @nn.compact
     def embedding_and_logits(self, features_BxTxF: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -148,15 +164,17 @@ class BeatTracker(nn.Module):
             raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
         h_BxTxD = features_BxTxF
         for layer in range(self.num_layers):
-            h_BxTxD = BiLSTM(self.hidden, self.peephole, name=f"blstm_{layer}")(h_BxTxD)
+            h_BxTxD = BiLSTM(self.hidden, self.peephole, dtype=self.dtype, name=f"blstm_{layer}")(
+                h_BxTxD
+            )
         dense = lambda features, name: nn.Dense(
-            features, precision=jax.lax.Precision.HIGHEST, name=name
+            features, precision=jax.lax.Precision.HIGHEST, dtype=self.dtype, name=name
         )
         if self.head == "madmom":
-            return h_BxTxD, dense(NUM_CLASSES, "output")(h_BxTxD)
+            return h_BxTxD, dense(NUM_CLASSES, "output")(h_BxTxD).astype(jnp.float32)
         fc_BxTxH = dense(self.hidden, "feature_fc")(h_BxTxD)
         self.sow("intermediates", "feature_fc_out", fc_BxTxH)
-        return h_BxTxD, dense(NUM_CLASSES, "fc1")(fc_BxTxH)
+        return h_BxTxD, dense(NUM_CLASSES, "fc1")(fc_BxTxH).astype(jnp.float32)
 
     def __call__(self, features_BxTxF: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Runs the tracker.

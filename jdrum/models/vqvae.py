@@ -16,6 +16,10 @@ GroupNorm = {scale, bias}):
                               rc/{conv (grouped Conv1d), norm (GroupNorm)}, conv_out (Conv1d)
     head0, heads_{0..S-1}     Conv1d width -> out_dim
 
+Mixed precision: `dtype=jnp.bfloat16` runs the convolutions in bfloat16 (their float32
+parameters are cast on use) while GroupNorm statistics and outputs, the quantizer, the
+reconstruction and the losses stay float32; the default float32 is the reference computation.
+
 A training step calls
 
     (recon, aux), updates = model.apply(
@@ -27,12 +31,29 @@ and carries `updates["codebook"]` to the next step; `aux["loss"]` is what to dif
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jdrum.models import layers, quantizer
+
+
+class Conv1d(layers.Conv1d):
+    """`layers.Conv1d` computing in `dtype`: float32 parameters are cast on use (the input is
+    cast by the caller), so the parameter tree and its dtype do not depend on `dtype`."""
+
+    dtype: Any = jnp.float32
+
+    def param(self, name, init_fn, *args, **kwargs):
+        return super().param(name, init_fn, *args, **kwargs).astype(self.dtype)
+
+
+def _conv(dtype, *args, **kwargs):
+    """A Conv1d applied to its input cast to `dtype` (the compute dtype)."""
+    conv = Conv1d(*args, dtype=dtype, **kwargs)
+    return lambda x: conv(x.astype(dtype))
 
 
 class RCBlock(nn.Module):
@@ -45,11 +66,14 @@ class RCBlock(nn.Module):
 
     groups: int = 4
     precision: jax.lax.PrecisionLike = None
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x_BxTxC: jax.Array) -> jax.Array:
         width = x_BxTxC.shape[-1]
-        branch = layers.Conv1d(width, 3, groups=self.groups, precision=self.precision, name="conv")
+        branch = _conv(
+            self.dtype, width, 3, groups=self.groups, precision=self.precision, name="conv"
+        )
         branch_BxTxC = layers.leaky_relu(
             layers.GroupNorm(num_groups=self.groups, name="norm")(branch(x_BxTxC))
         )
@@ -63,13 +87,17 @@ class BodyGBlock(nn.Module):
     width: int = 512
     groups: int = 4
     precision: jax.lax.PrecisionLike = None
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x_BxTxI: jax.Array) -> jax.Array:
-        h_BxTxW = layers.Conv1d(self.width, 3, precision=self.precision, name="conv_in")(x_BxTxI)
+        conv = lambda features, name: _conv(
+            self.dtype, features, 3, precision=self.precision, name=name
+        )
+        h_BxTxW = conv(self.width, "conv_in")(x_BxTxI)
         h_BxTxW = layers.leaky_relu(layers.GroupNorm(num_groups=self.groups, name="norm")(h_BxTxW))
-        h_BxTxW = RCBlock(self.groups, self.precision, name="rc")(h_BxTxW)
-        return layers.Conv1d(self.out_dim, 3, precision=self.precision, name="conv_out")(h_BxTxW)
+        h_BxTxW = RCBlock(self.groups, self.precision, self.dtype, name="rc")(h_BxTxW)
+        return conv(self.out_dim, "conv_out")(h_BxTxW)
 
 
 class Sampler(nn.Module):
@@ -88,14 +116,17 @@ class Sampler(nn.Module):
     width: int = 512
     groups: int = 4
     precision: jax.lax.PrecisionLike = None
+    dtype: Any = jnp.float32  # compute dtype; the output is in this dtype
 
     @nn.compact
     def __call__(self, x_BxTxI: jax.Array) -> jax.Array:
         def body_block(name):
-            return BodyGBlock(self.width, self.width, self.groups, self.precision, name=name)
+            return BodyGBlock(
+                self.width, self.width, self.groups, self.precision, self.dtype, name=name
+            )
 
         def head_conv(name):
-            return layers.Conv1d(self.out_dim, 3, precision=self.precision, name=name)
+            return _conv(self.dtype, self.out_dim, 3, precision=self.precision, name=name)
 
         body_BxTxW = body_block("block0")(x_BxTxI)
         head_BxTxO = head_conv("head0")(body_BxTxW)
@@ -141,6 +172,8 @@ class VQVAE(nn.Module):
       mu: EMA decay of the codebook.
       threshold: minimal EMA count for a code to be kept (else it is restarted).
       precision: conv precision (None: the backend default; HIGHEST for reference parity on GPU).
+      dtype: compute dtype of the convolutions (float32, or bfloat16 for mixed precision);
+        parameters, norms, the codebook, outputs and losses are float32 either way.
     """
 
     codebook_size: int
@@ -153,10 +186,15 @@ class VQVAE(nn.Module):
     mu: float = 0.99
     threshold: float = 1.0
     precision: jax.lax.PrecisionLike = None
+    dtype: Any = jnp.float32
 
     def setup(self):
-        self.encoder = Encoder(self.latent, self.down, self.width, precision=self.precision)
-        self.decoder = Decoder(self.n_mels, self.up, self.width, precision=self.precision)
+        self.encoder = Encoder(
+            self.latent, self.down, self.width, precision=self.precision, dtype=self.dtype
+        )
+        self.decoder = Decoder(
+            self.n_mels, self.up, self.width, precision=self.precision, dtype=self.dtype
+        )
         self.quantizer = quantizer.EMAQuantizer(
             self.codebook_size, self.latent, self.mu, self.threshold
         )
@@ -168,7 +206,7 @@ class VQVAE(nn.Module):
     def _encode(self, mel_BxMxT: jax.Array) -> jax.Array:
         if mel_BxMxT.ndim != 3 or mel_BxMxT.shape[1] != self.n_mels:
             raise ValueError(f"expected mels (B, {self.n_mels}, T), got {mel_BxMxT.shape}")
-        return self.encoder(mel_BxMxT.transpose(0, 2, 1))
+        return self.encoder(mel_BxMxT.transpose(0, 2, 1)).astype(jnp.float32)
 
     def encode(self, mel_BxMxT: jax.Array) -> jax.Array:
         """Tokens (B, T') int32 of normalised mels (B, n_mels, T); T' = T/4 for vq1."""
@@ -179,7 +217,8 @@ class VQVAE(nn.Module):
 
     def decode(self, tokens_BxL: jax.Array) -> jax.Array:
         """Normalised mels (B, n_mels, T) of tokens (B, T') (the decoder on pure code vectors)."""
-        return self.decoder(self.quantizer.lookup(tokens_BxL)).transpose(0, 2, 1)
+        mel_BxTxM = self.decoder(self.quantizer.lookup(tokens_BxL)).astype(jnp.float32)
+        return mel_BxTxM.transpose(0, 2, 1)
 
     def __call__(self, mel_BxMxT: jax.Array, train: bool) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Reconstructs normalised mels through the straight-through bottleneck.
@@ -199,7 +238,7 @@ class VQVAE(nn.Module):
         z_st_NxD, codes_N, commit_loss, metrics = self.quantizer(
             z_BxLxD.reshape(batch * length, width), train
         )
-        recon_BxTxM = self.decoder(z_st_NxD.reshape(batch, length, width))
+        recon_BxTxM = self.decoder(z_st_NxD.reshape(batch, length, width)).astype(jnp.float32)
         recon_BxMxT = recon_BxTxM.transpose(0, 2, 1)
         if recon_BxMxT.shape != mel_BxMxT.shape:
             raise ValueError(

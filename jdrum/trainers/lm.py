@@ -4,6 +4,10 @@ Reads the token records of `python -m jdrum.tokenize` (drum codes, drumless code
 beat conditions on the token grid), trains `DrumLM` with dropout, evaluates the loss over the
 whole validation split, and reports the drum tokens' unigram entropy next to it (a model that
 ignores its inputs and context cannot beat that number).
+
+Devices: the state is created and the step jitted on the mesh of `config.mesh`
+(`jdrum.parallel`); `config.data.batch_size` is the global batch, of which every process reads
+its share from its own shard of the train records.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import dataclasses
 import functools
 import os
 
+import grain
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -19,7 +24,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from jdrum import checkpoint, data, tokens
+from jdrum import checkpoint, data, parallel, tokens
 from jdrum.models import transformer
 from jdrum.trainers import common
 
@@ -53,9 +58,9 @@ def batch_of(record: dict, beat: str) -> dict:
     return out
 
 
-def _records(config, run: str, split: str, shuffle: bool, num_epochs: int | None):
+def _records(config, run: str, split: str, shuffle: bool, num_epochs: int | None, shard=None):
     source = tokens.token_source(run, config.data.dataset, split)
-    ds = data.record_dataset(source, config.seed, shuffle, num_epochs)
+    ds = data.record_dataset(source, config.seed, shuffle, num_epochs, shard)
     return ds.map(functools.partial(batch_of, beat=config.model.beat))
 
 
@@ -70,8 +75,9 @@ def _apply(model, params, batch, deterministic, rngs=None):
     )
 
 
-@functools.partial(jax.jit, static_argnums=2, donate_argnums=0)
 def train_step(state: TrainState, batch, model: transformer.DrumLM):
+    """One optimizer step on a batch of token records; a plain function that
+    `parallel.jit_step` jits for a mesh. Returns the new state and scalar metrics."""
     rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
     def loss_fn(params):
@@ -83,13 +89,15 @@ def train_step(state: TrainState, batch, model: transformer.DrumLM):
     return state, {"loss": loss, "grad_norm": optax.tree_utils.tree_norm(grads)}
 
 
-@functools.partial(jax.jit, static_argnums=2)
-def eval_step(params, batch, model: transformer.DrumLM):
+def _eval(params, batch, model: transformer.DrumLM):
     """Summed bits and correct top-1 predictions over the batch's tokens."""
     logits = _apply(model, params, batch, True)
     bits = transformer.loss_bits(logits, batch["drum"]) * batch["drum"].size
     correct = jnp.sum(jnp.argmax(logits, -1) == batch["drum"])
     return bits, correct
+
+
+eval_step = jax.jit(_eval, static_argnums=2)
 
 
 def unigram_bits(config, run: str) -> float:
@@ -101,12 +109,17 @@ def unigram_bits(config, run: str) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def evaluate(state: TrainState, model, config, run: str) -> dict:
-    """Loss in bits per token and top-1 accuracy over the whole validation split."""
+def evaluate(state: TrainState, model, config, run: str, mesh=None) -> dict:
+    """Loss in bits per token and top-1 accuracy over the whole validation split (every
+    process evaluates the whole split; with a `mesh` the batches are replicated over it)."""
     ds = _records(config, run, "validation", shuffle=False, num_epochs=1)
+    step = eval_step
+    if mesh is not None:
+        step = jax.jit(_eval, static_argnums=2, out_shardings=parallel.replicated(mesh))
     bits = correct = count = 0.0
     for batch in ds.batch(config.data.batch_size, drop_remainder=False):
-        b, c = eval_step(state.params, batch, model)
+        placed = batch if mesh is None else parallel.replicate(batch, mesh)
+        b, c = step(state.params, placed, model)
         bits, correct, count = bits + float(b), correct + float(c), count + batch["drum"].size
     return {"loss_bits": bits / max(count, 1), "accuracy": correct / max(count, 1)}
 
@@ -134,18 +147,25 @@ def train_and_evaluate(config, workdir: str) -> TrainState:
     common.write_config(config, workdir)
     model = make_model(config.model)
     run = token_run(config, workdir)
-    state = _initial_state(config, model)
-    ds = _records(config, run, "train", shuffle=True, num_epochs=None)
-    train_iter = iter(ds.batch(config.data.batch_size, drop_remainder=True))
+    tokens.token_source(run, config.data.dataset, "train")  # a clear error if missing
+    mesh = parallel.make_mesh(config.mesh)
+    state, shardings = parallel.create_state(
+        lambda: _initial_state(config, model), mesh, config.mesh.fsdp_min_size
+    )
+    step = parallel.jit_step(functools.partial(train_step, model=model), mesh, shardings)
+    shard = grain.sharding.ShardByJaxProcess(drop_remainder=True)
+    ds = _records(config, run, "train", shuffle=True, num_epochs=None, shard=shard)
+    local_batch = parallel.local_batch_size(config.data.batch_size, mesh)
+    train_iter = iter(ds.batch(local_batch, drop_remainder=True))
     unigram = unigram_bits(config, run)
 
     def evaluate_with_reference(s):
-        return {**evaluate(s, model, config, run), "unigram_bits": unigram}
+        return {**evaluate(s, model, config, run, mesh), "unigram_bits": unigram}
 
     return common.train_loop(
         workdir=workdir,
         state=state,
-        train_step=functools.partial(train_step, model=model),
+        train_step=step,
         train_iter=train_iter,
         num_steps=config.train.num_steps,
         evaluate=evaluate_with_reference,
@@ -159,7 +179,8 @@ def train_and_evaluate(config, workdir: str) -> TrainState:
 def restore(workdir: str) -> TrainState:
     """The latest train state of an LM run."""
     config = ml_collections.ConfigDict(common.read_config(workdir))
-    template = _initial_state(config, make_model(config.model))
+    model = make_model(config.model)
+    template = jax.eval_shape(lambda: _initial_state(config, model))  # shapes only
     return checkpoint.restore_state(os.path.join(workdir, "checkpoints"), template)
 
 

@@ -5,6 +5,10 @@ per-frame class distributions over [non-beat, downbeat, beat] at 100 frames/s, f
 records' true beats (each beat also marks its two neighbour frames at half weight, as madmom
 trains) or, for data without annotations, from a teacher: madmom's downbeat ensemble on the
 full mix (drums + drumless).
+
+Devices: the state is created and the step jitted on the mesh of `config.mesh`
+(`jdrum.parallel`); `config.data.batch_size` is the global batch, of which every process reads
+its share from its own shard of the train records.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import optax
 from absl import logging
 from flax.training import train_state
 
-from jdrum import audio, data
+from jdrum import audio, data, parallel
 from jdrum.beat import dbn, features, tracker, weights
 from jdrum.trainers import common
 
@@ -83,6 +87,7 @@ def make_model(model_config) -> tracker.BeatTracker:
         hidden=model_config.hidden,
         peephole=model_config.peephole,
         head="madmom",
+        dtype=jnp.dtype(model_config.get("dtype", "float32")),  # runs before dtype: float32
     )
 
 
@@ -103,16 +108,23 @@ def loss_fn(params, model, batch):
     return -jnp.mean(jnp.sum(batch["targets"] * log_p, axis=-1))
 
 
-@functools.partial(jax.jit, static_argnums=2, donate_argnums=0)
 def train_step(state, batch, model):
+    """One optimizer step on batch {"features": (B, T, 314), "targets": (B, T, 3)}.
+
+    A plain function: `parallel.jit_step(functools.partial(train_step, model=model), ...)`
+    jits it for a mesh.
+
+    Returns:
+      The new state and metrics {"loss", "grad_norm"}.
+    """
     loss, grads = jax.value_and_grad(loss_fn)(state.params, model, batch)
     state = state.apply_gradients(grads=grads)
     return state, {"loss": loss, "grad_norm": optax.tree_utils.tree_norm(grads)}
 
 
-def _dataset(config, split: str, shuffle: bool, num_epochs: int | None):
+def _dataset(config, split: str, shuffle: bool, num_epochs: int | None, shard=None):
     source = data.data_source(config.data.dataset, split, config.data.data_dir)
-    ds = data.record_dataset(source, config.seed, shuffle, num_epochs)
+    ds = data.record_dataset(source, config.seed, shuffle, num_epochs, shard)
     return ds.map(Featurize(config.data.stem, config.data.targets)), source
 
 
@@ -122,17 +134,30 @@ def beat_f1(probabilities_Tx3: np.ndarray, true_beats_Nx2: np.ndarray) -> float:
     return float(mir_eval.beat.f_measure(true_beats_Nx2[:, 0], estimated[:, 0], 0.07))
 
 
-def evaluate(params, model, config) -> dict[str, float]:
-    """Loss over the whole validation split and beat F1 where the clips have true beats."""
+def _loss_and_probabilities(params, batch, model):
+    loss = loss_fn(params, model, batch)
+    return loss, model.apply(params, batch["features"], method=model.probabilities)
+
+
+def evaluate(params, model, config, mesh=None) -> dict[str, float]:
+    """Loss over the whole validation split and beat F1 where the clips have true beats.
+
+    Every process evaluates the whole split; with a `mesh` (parameters on many devices or
+    hosts) the clips are replicated over it and so are the results.
+    """
     ds, source = _dataset(config, "validation", shuffle=False, num_epochs=1)
-    probs = jax.jit(functools.partial(model.apply, method=model.probabilities))
+    out_shardings = None if mesh is None else parallel.replicated(mesh)
+    step = jax.jit(_loss_and_probabilities, static_argnums=2, out_shardings=out_shardings)
     losses, f1 = [], []
     for i, item in enumerate(ds):
         batch = jax.tree.map(lambda x: x[None], item)
-        losses.append(float(loss_fn(params, model, batch)))
+        if mesh is not None:
+            batch = parallel.replicate(batch, mesh)
+        loss, probabilities = step(params, batch, model)
+        losses.append(float(loss))
         truth = np.asarray(source[i]["true_beats"], np.float32).reshape(-1, 2)
         if len(truth) >= 2:
-            f1.append(beat_f1(np.asarray(probs(params, batch["features"]))[0], truth))
+            f1.append(beat_f1(np.asarray(probabilities)[0], truth))
     metrics = {"loss": float(np.mean(losses))}
     if f1:
         metrics["beat_f1"] = float(np.mean(f1))
@@ -143,21 +168,28 @@ def train_and_evaluate(config, workdir: str):
     """Trains the tracker of `config` in `workdir` (resuming) and evaluates it at the end."""
     common.write_config(config, workdir)
     model = make_model(config.model)
-    rng = jax.random.key(config.seed)
-    params = initial_params(model, config.model, rng)
-    state = train_state.TrainState.create(
-        apply_fn=model.apply, params=params, tx=common.optimizer(config.opt)
+    mesh = parallel.make_mesh(config.mesh)
+    # On the host: the jitted init below takes them as constants on every mesh.
+    params = jax.device_get(initial_params(model, config.model, jax.random.key(config.seed)))
+    state, shardings = parallel.create_state(
+        lambda: train_state.TrainState.create(
+            apply_fn=model.apply, params=params, tx=common.optimizer(config.opt)
+        ),
+        mesh,
+        config.mesh.fsdp_min_size,
     )
-    ds, _ = _dataset(config, "train", shuffle=True, num_epochs=None)
-    train_iter = iter(ds.batch(config.data.batch_size, drop_remainder=True))
-    step = functools.partial(train_step, model=model)
+    step = parallel.jit_step(functools.partial(train_step, model=model), mesh, shardings)
+    shard = grain.sharding.ShardByJaxProcess(drop_remainder=True)
+    ds, _ = _dataset(config, "train", shuffle=True, num_epochs=None, shard=shard)
+    local_batch = parallel.local_batch_size(config.data.batch_size, mesh)
+    train_iter = iter(ds.batch(local_batch, drop_remainder=True))
     state = common.train_loop(
         workdir=workdir,
         state=state,
         train_step=step,
         train_iter=train_iter,
         num_steps=config.train.num_steps,
-        evaluate=lambda s: evaluate(s.params, model, config),
+        evaluate=lambda s: evaluate(s.params, model, config, mesh),
         log_every=config.train.log_every,
         eval_every=config.train.eval_every,
         checkpoint_every=config.train.checkpoint_every,

@@ -5,6 +5,10 @@ of the train split (computed once, kept in the train state and so in every check
 reconstructed through the EMA-codebook bottleneck (loss: MSE + 0.02 commitment, REFERENCE
 §2.4). The codebook statistics are a separate collection of the state, updated only in
 training steps.
+
+Devices: the state is created and the step jitted on the mesh of `config.mesh`
+(`jdrum.parallel`); `config.data.batch_size` is the global batch, of which every process reads
+its share from its own shard of the train records.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import optax
 from absl import logging
 from flax.training import train_state
 
-from jdrum import audio, checkpoint, data
+from jdrum import audio, checkpoint, data, parallel
 from jdrum.models import vqvae
 from jdrum.trainers import common
 
@@ -42,6 +46,7 @@ def make_model(model_config) -> vqvae.VQVAE:
         down=tuple(model_config.down),
         up=tuple(model_config.up),
         commit_beta=model_config.commit_beta,
+        dtype=jnp.dtype(model_config.get("dtype", "float32")),  # runs before dtype: float32
     )
 
 
@@ -49,9 +54,11 @@ def mel_stats(state) -> audio.MelStats:
     return audio.MelStats(mean=np.asarray(state.mel_mean), std=np.asarray(state.mel_std))
 
 
-def _clips(config, split: str, shuffle: bool, num_epochs: int | None) -> grain.MapDataset:
+def _clips(
+    config, split: str, shuffle: bool, num_epochs: int | None, shard=None
+) -> grain.MapDataset:
     source = data.data_source(config.data.dataset, split, config.data.data_dir)
-    ds = data.record_dataset(source, config.seed, shuffle, num_epochs)
+    ds = data.record_dataset(source, config.seed, shuffle, num_epochs, shard)
     stem = config.data.stem
     return ds.map(lambda record: {"audio": np.asarray(record[stem], np.int16)})
 
@@ -78,8 +85,15 @@ def _normalised_mel(state, pcm_BxL):
     return (mel_BxMxT - state.mel_mean[None, :, None]) / state.mel_std[None, :, None]
 
 
-@functools.partial(jax.jit, static_argnums=2, donate_argnums=0)
 def train_step(state: TrainState, batch, model: vqvae.VQVAE):
+    """One optimizer and codebook step on batch["audio"] (B, L) int16 PCM.
+
+    A plain function: `parallel.jit_step(functools.partial(train_step, model=model), ...)`
+    jits it for a mesh (tests may also `jax.jit` it with `static_argnums=2`).
+
+    Returns:
+      The new state and scalar metrics (losses, codebook statistics, grad_norm).
+    """
     mel = _normalised_mel(state, batch["audio"])
     rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
@@ -100,29 +114,40 @@ def train_step(state: TrainState, batch, model: vqvae.VQVAE):
     return state, metrics
 
 
-@functools.partial(jax.jit, static_argnums=2)
-def eval_step(state: TrainState, batch, model: vqvae.VQVAE):
+def _eval(state: TrainState, batch, model: vqvae.VQVAE):
     mel = _normalised_mel(state, batch["audio"])
     recon, aux = model.apply({"params": state.params, "codebook": state.codebook}, mel, train=False)
     return recon, mel, aux
 
 
-def evaluate(state: TrainState, model, config) -> dict:
-    """Losses over the whole validation split, codes in use, and one mel with its recon."""
+eval_step = jax.jit(_eval, static_argnums=2)  # (recon, mel, aux) of a batch, no update
+
+
+def evaluate(state: TrainState, model, config, mesh=None) -> dict:
+    """Losses over the whole validation split, codes in use, and one mel with its recon.
+
+    Every process evaluates the whole split; with a `mesh` (a state on many devices or
+    hosts) the batches are replicated over it and so are the results.
+    """
     ds = _clips(config, "validation", shuffle=False, num_epochs=1)
     ds = ds.batch(config.data.batch_size, drop_remainder=False)
+    step = eval_step
+    if mesh is not None:
+        step = jax.jit(_eval, static_argnums=2, out_shardings=parallel.replicated(mesh))
     sums, count = {}, 0
     used = np.zeros(config.model.codebook_size, bool)
     first = None
     for batch in ds:
-        recon, mel, aux = eval_step(state, batch, model)
+        if mesh is not None:
+            batch = parallel.replicate(batch, mesh)
+        recon, mel, aux = step(state, batch, model)
         n = len(batch["audio"])
         for key in ("recon_loss", "commit_loss", "loss"):
             sums[key] = sums.get(key, 0.0) + float(aux[key]) * n
         used[np.asarray(aux["tokens"]).reshape(-1)] = True
         count += n
         if first is None:
-            first = np.concatenate([np.asarray(mel[0]), np.asarray(recon[0])], axis=0)
+            first = np.concatenate([np.asarray(mel)[0], np.asarray(recon)[0]], axis=0)
     result = {k: v / max(count, 1) for k, v in sums.items()}
     result["codes_used"] = float(used.sum())
     if first is not None:
@@ -136,6 +161,7 @@ def _blank_stats() -> audio.MelStats:
 
 
 def _initial_state(config, model, stats: audio.MelStats) -> TrainState:
+    """The step-0 state (parameters by `config.seed`; float32 whatever `model.dtype`)."""
     rng_init, rng_codebook = jax.random.split(jax.random.key(config.seed))
     frames = 64
     dummy = jnp.zeros((1, audio.DEFAULT_SPECTROGRAM.n_mels, frames), jnp.float32)
@@ -161,16 +187,22 @@ def train_and_evaluate(config, workdir: str) -> TrainState:
     else:
         logging.info("computing mel statistics of the train split")
         stats = compute_mel_stats(config)
-    state = _initial_state(config, model, stats)
-    ds = _clips(config, "train", shuffle=True, num_epochs=None)
-    train_iter = iter(ds.batch(config.data.batch_size, drop_remainder=True))
+    mesh = parallel.make_mesh(config.mesh)
+    state, shardings = parallel.create_state(
+        lambda: _initial_state(config, model, stats), mesh, config.mesh.fsdp_min_size
+    )
+    step = parallel.jit_step(functools.partial(train_step, model=model), mesh, shardings)
+    shard = grain.sharding.ShardByJaxProcess(drop_remainder=True)
+    ds = _clips(config, "train", shuffle=True, num_epochs=None, shard=shard)
+    local_batch = parallel.local_batch_size(config.data.batch_size, mesh)
+    train_iter = iter(ds.batch(local_batch, drop_remainder=True))
     return common.train_loop(
         workdir=workdir,
         state=state,
-        train_step=functools.partial(train_step, model=model),
+        train_step=step,
         train_iter=train_iter,
         num_steps=config.train.num_steps,
-        evaluate=lambda s: evaluate(s, model, config),
+        evaluate=lambda s: evaluate(s, model, config, mesh),
         log_every=config.train.log_every,
         eval_every=config.train.eval_every,
         checkpoint_every=config.train.checkpoint_every,
