@@ -1,14 +1,21 @@
-"""The demo behind `make demo`: the pipeline so far on the embedded synthetic data.
+"""The demo behind `make demo`: the whole main job on the embedded synthetic data.
 
     python -m jdrum.demo --workdir runs/demo
 
 1. builds synthstems `demo` into `--data_dir` (once; later runs reuse it);
 2. writes `<workdir>/stems/*.wav` (drums, drumless and mix of a few held-out clips) and
    `<workdir>/mels.png` (their log-mel spectrograms with the true beats, downbeats bold);
-3. trains the two tiny VQ-VAEs (`<workdir>/vqvae_drums`, `<workdir>/vqvae_drumless`; a rerun
-   resumes or skips them) and tokenizes the dataset (`<workdir>/tokens/`).
+3. trains the two tiny VQ-VAEs (`<workdir>/vqvae_drums`, `<workdir>/vqvae_drumless`) and
+   tokenizes the dataset (`<workdir>/tokens/`);
+4. trains two tiny LMs on the tokens: seq2seq + low-level beat (`<workdir>/lm`) and
+   decoder-only without beat (`<workdir>/lm_decoder_nobeat`), and the tiny vocoder
+   (`<workdir>/vocoder`);
+5. samples drums for the held-out drumless stems of step 2 with both LMs
+   (`<workdir>/samples/<lm>/`, each with report.html) and evaluates both LMs on the test split
+   (`<workdir>/evaluation.{json,csv}`: the Table-1 metrics, and beat F1 of the generated drums
+   against the songs' true beats).
 
-It prints where everything is.
+Every stage resumes or skips what an earlier run finished. It prints where everything is.
 """
 
 from __future__ import annotations
@@ -19,9 +26,13 @@ import time
 import numpy as np
 from absl import app, flags
 
-from configs import vqvae_drumless, vqvae_drums
-from jdrum import audio, data, tokens
-from jdrum.trainers import vqvae
+from configs import hifigan_v1, vqvae_drumless, vqvae_drums
+from configs import lm as lm_configs
+from jdrum import audio, data, evaluate, sample, tokens
+from jdrum.trainers import lm, vocoder, vqvae
+
+# Demo LMs: (directory in the workdir, configs/lm.py variant).
+LMS = (("lm", "seq2seq_low"), ("lm_decoder_nobeat", "decoder_nobeat"))
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Where the demo writes its files.")
 _DATA_DIR = flags.DEFINE_string("data_dir", "data/tfds", "Where synthstems is built.")
@@ -109,8 +120,46 @@ def main(argv):
             f"  validation: reconstruction MSE {result['recon_loss']:.3f}, "
             f"{result['codes_used']:.0f} of {config.model.codebook_size} codes in use"
         )
-    counts = tokens.tokenize(_WORKDIR.value, _DATASET.value, _DATA_DIR.value)
-    print(f"Wrote token records to {tokens.token_dir(_WORKDIR.value, _DATASET.value)} {counts}")
+    token_dir = tokens.token_dir(_WORKDIR.value, _DATASET.value)
+    if os.path.exists(os.path.join(token_dir, "info.json")):
+        print(f"Token records already in {token_dir}")
+    else:
+        counts = tokens.tokenize(_WORKDIR.value, _DATASET.value, _DATA_DIR.value)
+        print(f"Wrote token records to {token_dir} {counts}")
+
+    for name, variant in LMS:
+        workdir = os.path.join(_WORKDIR.value, name)
+        print(f"Training the tiny {variant} LM in {workdir} ...")
+        config = lm_configs.get_config(variant, "tiny")
+        config.data.tokens, config.data.dataset = _WORKDIR.value, _DATASET.value
+        state = lm.train_and_evaluate(config, workdir)
+        result = lm.evaluate(state, lm.make_model(config.model), config, _WORKDIR.value)
+        unigram = lm.unigram_bits(config, _WORKDIR.value)
+        print(
+            f"  validation: {result['loss_bits']:.3f} bits/token "
+            f"(unigram entropy of the drum tokens: {unigram:.3f} bits)"
+        )
+
+    workdir = os.path.join(_WORKDIR.value, "vocoder")
+    print(f"Training the tiny vocoder in {workdir} ...")
+    config = hifigan_v1.get_config("tiny")
+    config.data.dataset, config.data.data_dir = _DATASET.value, _DATA_DIR.value
+    vocoder.train_and_evaluate(config, workdir)
+
+    drumless_stems = [p for p in written if p.endswith("_drumless.wav")]
+    reports = []
+    for name, _ in LMS:
+        out = os.path.join(_WORKDIR.value, "samples", name)
+        print(f"Sampling {len(drumless_stems)} held-out songs with {name} into {out} ...")
+        summary = sample.sample(_WORKDIR.value, drumless_stems, out, lm=name, num_samples=2)
+        reports.append(summary["report"])
+
+    print(f"Evaluating both LMs on the {_DATASET.value} test split ...")
+    runs = [f"{_WORKDIR.value}:{name}" for name, _ in LMS]
+    evaluate.evaluate_runs(runs, _DATASET.value, "test", _DATA_DIR.value, output_dir=_WORKDIR.value)
+    for path in reports:
+        print(f"Report: {path}")
+    print(f"Evaluation: {os.path.join(_WORKDIR.value, 'evaluation.csv')}")
     print(f"Done in {time.perf_counter() - start:.0f} s.")
 
 
