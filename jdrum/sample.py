@@ -105,11 +105,16 @@ def process(pipe, path: pathlib.Path, output: pathlib.Path, settings: dict, bar)
 
 
 def sample(run: str, inputs: list[str], output: str, *, lm: str = "lm", **settings) -> dict:
-    """Everything `main` does, callable from Python; returns the summary."""
+    """Everything `main` does, callable from Python; returns the summary.
+
+    `settings`: num_samples (1), seed (0), max_retries (2), and temperature, top_p, top_k,
+    overlap (None: the LM run's `config.sampling`).
+    """
     output_dir = pathlib.Path(output)
     output_dir.mkdir(parents=True, exist_ok=True)
     pipe = pipeline.Pipeline(run, lm_dir=lm)
-    overrides = {k: settings.pop(k) for k in ("temperature", "top_p", "top_k", "overlap")}
+    settings = {"num_samples": 1, "seed": 0, "max_retries": 2, **settings}
+    overrides = {k: settings.pop(k, None) for k in ("temperature", "top_p", "top_k", "overlap")}
     base = pipe.sampling.__dict__ | {k: v for k, v in overrides.items() if v is not None}
     settings["sampling"] = sampling.SamplingConfig(**base)
     summary = {

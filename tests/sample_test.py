@@ -1,0 +1,95 @@
+"""`python -m jdrum.sample` on a tiny untrained run (`tests/tiny_run.py`): inputs of any length
+and format, several takes, and a bad file among good ones."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+import tiny_run
+
+from jdrum import audio, sample, synth
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("tfds")
+    run_dir = tmp_path_factory.mktemp("run")
+    tiny_run.build_dataset(data_dir)
+    tiny_run.make_tiny_run(run_dir, data_dir)
+    return str(run_dir)
+
+
+@pytest.fixture(scope="module")
+def drumless():
+    song = synth.make_song(7, synth.SynthConfig(min_seconds=12, max_seconds=12))
+    return song.drumless
+
+
+def _summary(out):
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_folder_with_a_corrupt_file_and_four_takes(run, drumless, tmp_path):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    soundfile.write(songs / "a.wav", drumless[: 2 * audio.SAMPLE_RATE], audio.SAMPLE_RATE)
+    soundfile.write(songs / "b.flac", drumless[: 5 * audio.SAMPLE_RATE], audio.SAMPLE_RATE)
+    (songs / "c.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    out = tmp_path / "out"
+    summary = sample.sample(run, [str(songs)], str(out), num_samples=4, seed=0, max_retries=1)
+    by_name = {e["name"]: e for e in summary["inputs"]}
+    assert by_name["c"]["error"] and "c.wav" in by_name["c"]["error"]
+    assert "\n" not in by_name["c"]["error"]
+    for name, seconds in (("a", 2), ("b", 5)):
+        assert by_name[name]["error"] is None and len(by_name[name]["takes"]) == 4
+        for k in range(4):
+            for stem in ("drums", "mix"):
+                x, rate = soundfile.read(out / f"{name}_take{k}_{stem}.wav")
+                assert rate == audio.SAMPLE_RATE and len(x) == seconds * audio.SAMPLE_RATE
+                assert np.max(np.abs(x)) <= 1.0
+    takes = [soundfile.read(out / f"b_take{k}_drums.wav")[0] for k in range(4)]
+    assert not np.allclose(takes[0], takes[1])  # different takes
+    assert _summary(out)["inputs"][2]["error"] == by_name["c"]["error"]
+    assert (out / "report.html").exists()
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="writing the mp3 needs ffmpeg")
+def test_stereo_48k_mp3_from_the_command_line(run, drumless, tmp_path):
+    wav = tmp_path / "stereo.wav"
+    stereo = np.stack([drumless[: 4 * 48_000], 0.5 * drumless[: 4 * 48_000]], axis=1)
+    soundfile.write(wav, stereo, 48_000)
+    mp3 = tmp_path / "stereo.mp3"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(wav), str(mp3)], check=True)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "jdrum.sample", f"--run={run}", f"--input={mp3}"]
+    subprocess.run(command + [f"--output={out}"], check=True, timeout=600)
+    (entry,) = _summary(out)["inputs"]
+    assert entry["error"] is None and entry["seconds"] == pytest.approx(4.0, abs=0.1)
+    x, rate = soundfile.read(out / "stereo_take0_mix.wav")
+    assert rate == audio.SAMPLE_RATE and x.ndim == 1
+
+
+def test_nothing_readable_is_an_error_exit(run, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    command = [sys.executable, "-m", "jdrum.sample", f"--run={run}", f"--input={bad}"]
+    result = subprocess.run(command + [f"--output={tmp_path / 'out'}"], capture_output=True)
+    assert result.returncode == 1
+    assert "skipped" in result.stderr.decode() + result.stdout.decode()
+
+
+@pytest.mark.slow
+def test_five_minute_input(run, drumless, tmp_path):
+    path = tmp_path / "long.wav"
+    long = np.tile(drumless, 26)[: 300 * audio.SAMPLE_RATE]
+    soundfile.write(path, long, audio.SAMPLE_RATE)
+    summary = sample.sample(run, [str(path)], str(tmp_path / "out"), num_samples=1, seed=0,
+                            max_retries=0)  # fmt: skip
+    (entry,) = summary["inputs"]
+    assert entry["error"] is None
+    x, _ = soundfile.read(tmp_path / "out" / "long_take0_drums.wav")
+    assert len(x) == 300 * audio.SAMPLE_RATE
