@@ -82,6 +82,11 @@ def griffin_lim(
     return out[0] if single else out
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _generate(generator, variables, mel_BxMxT):
+    return generator.apply(variables, mel_BxMxT)
+
+
 class Vocoder:
     """A trained vocoder run (`jdrum.trainers.vocoder`), loaded once; calls are jitted.
 
@@ -94,7 +99,6 @@ class Vocoder:
 
         self.workdir = os.fspath(workdir)
         self.generator, self.variables = vocoder_trainer.load(self.workdir)
-        self._apply = jax.jit(self.generator.apply)
 
     @property
     def hop_length(self) -> int:
@@ -105,7 +109,7 @@ class Vocoder:
         if mel_BxMxT.shape[2] == 0:
             wave = np.zeros((mel_BxMxT.shape[0], 0), np.float32)
         else:
-            wave = np.asarray(self._apply(self.variables, mel_BxMxT), np.float32)
+            wave = np.asarray(_generate(self.generator, self.variables, mel_BxMxT), np.float32)
         return wave[0] if single else wave
 
 

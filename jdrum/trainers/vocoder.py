@@ -1,6 +1,7 @@
 """The vocoder stage: HiFi-GAN V1 on the drum stem (REFERENCE §6).
 
-Every training example is a random `segment_length`-sample segment of a clip's drum stem,
+Every training example is a random `segment_length`-sample segment of a clip's drum stem (the
+record's mono int16 PCM / 32768; the reference's loader assumed stereo wavs, REFERENCE §10.17),
 starting at a multiple of the mel hop, with the matching 32-frame window of a log10 mel as the
 generator input:
 
@@ -50,16 +51,41 @@ class TrainState:
     discriminator: Any  # MPD + MSD params
     discriminator_opt: Any
     spectral: Any  # the MSD's spectral-norm power-iteration vectors
-    generator_tx: optax.GradientTransformation = struct.field(pytree_node=False)
-    discriminator_tx: optax.GradientTransformation = struct.field(pytree_node=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
+    """AdamW with exponential decay, the same settings for generator and discriminators.
+
+    The reference steps an ExponentialLR(`lr_decay`) once per epoch; here the rate decays
+    smoothly per step: lr · lr_decay^(step / steps_per_epoch).
+    """
+
+    lr: float = 2e-4
+    b1: float = 0.8
+    b2: float = 0.99
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    lr_decay: float = 0.999
+    steps_per_epoch: int = 1
+
+    def schedule(self) -> optax.Schedule:
+        return optax.exponential_decay(self.lr, max(self.steps_per_epoch, 1), self.lr_decay)
+
+    def tx(self) -> optax.GradientTransformation:
+        return optax.adamw(
+            self.schedule(), b1=self.b1, b2=self.b2, eps=self.eps, weight_decay=self.weight_decay
+        )
 
 
 @dataclasses.dataclass(frozen=True)
 class Models:
-    """The static parts of a train step: modules and loss weights."""
+    """The static parts of a train step: modules, loss weights and the optimizer settings
+    (hashable, so equal configs share compiled steps)."""
 
     generator: hifigan.Generator
     discriminator: hifigan.Discriminator
+    optimizer: Optimizer = Optimizer()
     mel_weight: float = 45.0
     feature_matching_weight: float = 2.0
     adversarial_weight: float = 1.0
@@ -70,6 +96,7 @@ def _dtype(name: str):
 
 
 def make_generator(model_config, weight_norm: bool = True) -> hifigan.Generator:
+    """The `Generator` of `config.model` (weight-normalised for training by default)."""
     return hifigan.Generator(
         upsample_initial_channel=model_config.upsample_initial_channel,
         upsample_rates=tuple(model_config.upsample_rates),
@@ -83,7 +110,9 @@ def make_generator(model_config, weight_norm: bool = True) -> hifigan.Generator:
     )
 
 
-def make_models(config) -> Models:
+def make_models(config, steps_per_epoch: int | None = None) -> Models:
+    """Modules, loss weights and optimizer of `config`; `steps_per_epoch` (see `Optimizer`)
+    defaults to `config.opt.decay_steps` (1 when that is 0)."""
     generator = make_generator(config.model)
     if generator.hop_length != SPEC.hop_length:
         raise ValueError(
@@ -95,27 +124,19 @@ def make_models(config) -> Models:
         scales=config.discriminator.scales,
         dtype=_dtype(config.model.dtype),
     )
+    opt = config.opt
+    if steps_per_epoch is None:
+        steps_per_epoch = opt.decay_steps or 1
+    optimizer = Optimizer(
+        opt.lr, opt.b1, opt.b2, opt.eps, opt.weight_decay, opt.lr_decay, steps_per_epoch
+    )
     return Models(
         generator,
         discriminator,
+        optimizer,
         config.loss.mel,
         config.loss.feature_matching,
         config.loss.adversarial,
-    )
-
-
-def learning_rate_schedule(opt, steps_per_epoch: int) -> optax.Schedule:
-    """lr · decay^(step / steps_per_epoch): the reference's per-epoch ExponentialLR, per step."""
-    return optax.exponential_decay(opt.lr, max(steps_per_epoch, 1), opt.lr_decay)
-
-
-def optimizer(opt, steps_per_epoch: int) -> optax.GradientTransformation:
-    return optax.adamw(
-        learning_rate_schedule(opt, steps_per_epoch),
-        b1=opt.b1,
-        b2=opt.b2,
-        eps=opt.eps,
-        weight_decay=opt.weight_decay,
     )
 
 
@@ -126,23 +147,49 @@ def _steps_per_epoch(config) -> int:
     return max(len(source) // config.data.batch_size, 1)
 
 
-def _initial_state(config, models: Models, steps_per_epoch: int) -> TrainState:
-    key_g, key_d = jax.random.split(jax.random.key(config.seed))
-    mel = jnp.zeros((1, config.model.n_mels, 4), jnp.float32)
-    g_params = models.generator.init(key_g, mel)["params"]
-    d_vars = models.discriminator.init(key_d, jnp.zeros((1, 4096), jnp.float32), train=True)
-    g_tx = optimizer(config.opt, steps_per_epoch)
-    d_tx = optimizer(config.opt, steps_per_epoch)
-    return TrainState(
+# Initialisation draws with the "rbg" generator: on CPU it compiles in about half the time of
+# the default threefry (a few hundred draws, one per parameter, dominate the init's compile
+# time). Its bits may differ between backends; a run resumes from its checkpoint either way.
+INIT_RNG = "rbg"
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _init_generator(generator: hifigan.Generator, seed: int):
+    mel = jnp.zeros((1, generator.n_mels, 4), jnp.float32)
+    key = jax.random.fold_in(jax.random.key(seed, impl=INIT_RNG), 0)
+    return generator.init(key, mel)["params"]
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _init_discriminator(discriminator: hifigan.Discriminator, seed: int):
+    wave = jnp.zeros((1, 4096), jnp.float32)
+    key = jax.random.fold_in(jax.random.key(seed, impl=INIT_RNG), 1)
+    return discriminator.init(key, wave, train=True)
+
+
+def _placement() -> jax.sharding.Sharding:
+    """Where the state lives: committed to the first device, for fresh and restored states
+    alike (so that both hit the same compiled train step)."""
+    return jax.sharding.SingleDeviceSharding(jax.devices()[0])
+
+
+def _initial_state(config, models: Models, generator_params=None) -> TrainState:
+    """A fresh state; `generator_params` (weight-norm) replace the generator's initialisation."""
+    if generator_params is None:
+        g_params = _init_generator(models.generator, config.seed)
+    else:
+        g_params = jax.tree.map(jnp.asarray, generator_params)
+    d_vars = _init_discriminator(models.discriminator, config.seed)
+    tx = models.optimizer.tx()
+    state = TrainState(
         step=jnp.zeros((), jnp.int32),
         generator=g_params,
-        generator_opt=g_tx.init(g_params),
+        generator_opt=tx.init(g_params),
         discriminator=d_vars["params"],
-        discriminator_opt=d_tx.init(d_vars["params"]),
+        discriminator_opt=tx.init(d_vars["params"]),
         spectral=d_vars[hifigan.SPECTRAL],
-        generator_tx=g_tx,
-        discriminator_tx=d_tx,
     )
+    return jax.device_put(state, _placement())
 
 
 # ----------------------------------------------------------------------------------- data
@@ -197,7 +244,8 @@ def _reconstruct(model, variables, mean, std, pcm_BxL):
 
 def finetune_mels(config, split: str, workdir: str) -> np.ndarray:
     """The drum VQ-VAE's de-normalised reconstructions (clips, n_mels, frames) of a split,
-    computed once into `<workdir>/finetune_mels/<split>.npy` (memory-mapped)."""
+    computed once into `<workdir>/finetune_mels/<split>.npy` (memory-mapped; recomputed when
+    the VQ-VAE run, its latest step or the dataset change)."""
     from jdrum.trainers import vqvae as vqvae_trainer
 
     source = data.data_source(config.data.dataset, split, config.data.data_dir)
@@ -205,7 +253,13 @@ def finetune_mels(config, split: str, workdir: str) -> np.ndarray:
     path = os.path.join(directory, f"{split}.npy")
     meta_path = path + ".json"
     vqvae_run = os.path.abspath(config.data.vqvae_run)
-    meta = {"vqvae_run": vqvae_run, "dataset": config.data.dataset, "clips": len(source)}
+    step = checkpoint.manager(os.path.join(vqvae_run, "checkpoints")).latest_step()
+    meta = {
+        "vqvae_run": vqvae_run,
+        "vqvae_step": step,
+        "dataset": config.data.dataset,
+        "clips": len(source),
+    }
     if os.path.exists(path) and os.path.exists(meta_path):
         with open(meta_path) as f:
             if json.load(f) == meta:
@@ -276,9 +330,8 @@ def train_step(state: TrainState, batch, models: Models):
         return losses.discriminator_loss(real_scores, fake_scores), updates[hifigan.SPECTRAL]
 
     (d_loss, spectral), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.discriminator)
-    d_updates, d_opt = state.discriminator_tx.update(
-        d_grads, state.discriminator_opt, state.discriminator
-    )
+    tx = models.optimizer.tx()
+    d_updates, d_opt = tx.update(d_grads, state.discriminator_opt, state.discriminator)
     d_params = optax.apply_updates(state.discriminator, d_updates)
 
     real_mel = losses.loss_mel(real)
@@ -299,7 +352,7 @@ def train_step(state: TrainState, batch, models: Models):
 
     (g_loss, aux), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
     (g_grads,) = generator_vjp(fake_grad)
-    g_updates, g_opt = state.generator_tx.update(g_grads, state.generator_opt, state.generator)
+    g_updates, g_opt = tx.update(g_grads, state.generator_opt, state.generator)
     state = state.replace(
         step=state.step + 1,
         generator=optax.apply_updates(state.generator, g_updates),
@@ -341,6 +394,9 @@ def _clip_mels(pcm_BxL):
     return audio.log_mel(audio.from_pcm16(pcm_BxL))
 
 
+_GRIFFIN_LIM_L1: dict[tuple, float] = {}  # the baseline does not change during training
+
+
 class Evaluator:
     """Vocodes the held-out clips (validation split, whole clips) and scores them.
 
@@ -356,7 +412,15 @@ class Evaluator:
         if config.eval.num_clips:
             count = min(count, config.eval.num_clips)
         self.source, self.count = source, count
-        self._griffin_lim = None
+        data_config = config.data
+        self._griffin_lim_key = (
+            data_config.dataset,
+            os.path.abspath(data_config.data_dir),
+            data_config.stem,
+            os.path.abspath(data_config.vqvae_run) if data_config.vqvae_run else "",
+            count,
+            config.eval.griffin_lim_iters,
+        )
 
     def _batches(self):
         size = self.config.eval.batch_size
@@ -371,13 +435,15 @@ class Evaluator:
             yield pcm, mel
 
     def griffin_lim(self) -> float:
-        if self._griffin_lim is None:
+        """Griffin-Lim's loss-mel L1 on the same clips (computed once per process)."""
+        if self._griffin_lim_key not in _GRIFFIN_LIM_L1:
             scores = []
             for pcm, mel in self._batches():
                 wave = vocode.griffin_lim(mel, n_iter=self.config.eval.griffin_lim_iters)
                 scores.append(np.asarray(_score(jnp.asarray(wave), pcm)))
-            self._griffin_lim = float(np.concatenate(scores).mean()) if scores else float("nan")
-        return self._griffin_lim
+            l1 = float(np.concatenate(scores).mean()) if scores else float("nan")
+            _GRIFFIN_LIM_L1[self._griffin_lim_key] = l1
+        return _GRIFFIN_LIM_L1[self._griffin_lim_key]
 
     def __call__(self, state: TrainState) -> dict:
         if not self.count:
@@ -406,9 +472,11 @@ class Evaluator:
 def train_and_evaluate(config, workdir: str) -> TrainState:
     """Trains the vocoder of `config` in `workdir`, resuming from its latest checkpoint."""
     common.write_config(config, workdir)
-    models = make_models(config)
-    steps_per_epoch = _steps_per_epoch(config)
-    state = _initial_state(config, models, steps_per_epoch)
+    models = make_models(config, _steps_per_epoch(config))
+    if checkpoint.manager(os.path.join(workdir, "checkpoints")).latest_step() is None:
+        state = _initial_state(config, models)
+    else:  # the checkpoint replaces every value; only the structure is needed
+        state = _template(config)
     train_mels = valid_mels = None
     if config.data.vqvae_run:
         train_mels = finetune_mels(config, "train", workdir)
@@ -418,22 +486,26 @@ def train_and_evaluate(config, workdir: str) -> TrainState:
     return common.train_loop(
         workdir=workdir,
         state=state,
-        train_step=functools.partial(train_step, models=models),
+        # Positional, like any caller: a keyword would be a second jit cache entry.
+        train_step=lambda state, batch: train_step(state, batch, models),
         train_iter=train_iter,
         num_steps=config.train.num_steps,
         evaluate=evaluator,
         log_every=config.train.log_every,
         eval_every=config.train.eval_every,
         checkpoint_every=config.train.checkpoint_every,
-        learning_rate=learning_rate_schedule(config.opt, steps_per_epoch),
+        learning_rate=models.optimizer.schedule(),
     )
 
 
 def _template(config) -> TrainState:
-    """The train state's structure (shapes only; nothing is initialised)."""
+    """The train state's structure (shapes and placement only; nothing is initialised)."""
     models = make_models(config)
-    steps_per_epoch = config.opt.decay_steps or 1  # the schedule does not change the shapes
-    return jax.eval_shape(lambda: _initial_state(config, models, steps_per_epoch))
+    abstract = jax.eval_shape(lambda: _initial_state(config, models))
+    sharding = _placement()
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract
+    )
 
 
 def restore(workdir: str) -> TrainState:
@@ -459,16 +531,25 @@ def write_run(workdir: str, config, generator_params) -> None:
       ValueError: the params do not fit `config.model` (e.g. folded instead of weight-norm).
     """
     models = make_models(config)
-    state = _initial_state(config, models, config.opt.decay_steps or 1)
-    expected = jax.tree.map(np.shape, state.generator)
-    given = jax.tree.map(np.shape, dict(generator_params))
+    expected = _flat_shapes(jax.eval_shape(_init_generator, models.generator, config.seed))
+    given = _flat_shapes(generator_params)
     if expected != given:
+        unknown = sorted(set(given) - set(expected))[:5]
+        missing = sorted(set(expected) - set(given))[:5]
+        wrong = [k for k in expected if k in given and given[k] != expected[k]][:5]
         raise ValueError(
-            "generator params do not fit config.model (weight-norm v/g/bias expected): "
-            f"{jax.tree_util.tree_structure(given)}"
+            "generator params do not fit config.model (weight-norm v, g, bias expected): "
+            f"unknown {unknown}, missing {missing}, wrong shapes {wrong}"
         )
     common.write_config(config, workdir)
-    state = state.replace(generator=jax.tree.map(jnp.asarray, generator_params))
+    state = _initial_state(config, models, generator_params)
     mngr = checkpoint.manager(os.path.join(workdir, "checkpoints"))
     checkpoint.save(mngr, 0, state)
     mngr.wait_until_finished()
+
+
+def _flat_shapes(tree) -> dict[str, tuple]:
+    return {
+        jax.tree_util.keystr(path): tuple(np.shape(leaf))
+        for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+    }
