@@ -235,9 +235,9 @@ def _abstract_variables(config: tuple) -> Any:
     return jax.eval_shape(init, jax.random.key(0), mel)
 
 
-def _check_against_model(config: Mapping[str, Any], variables) -> None:
-    """Compares converted variables with what `VQVAE(**config).init` creates."""
-    expected = _abstract_variables(tuple(config.items()))
+def _check_shapes(what: str, expected, variables) -> None:
+    """Compares converted variables with the abstract variables a model's init creates:
+    one ValueError naming unknown and missing entries, or entries of the wrong shape."""
     flat_expected = {
         jax.tree_util.keystr(p): leaf.shape
         for p, leaf in jax.tree_util.tree_leaves_with_path(expected)
@@ -246,10 +246,16 @@ def _check_against_model(config: Mapping[str, Any], variables) -> None:
         jax.tree_util.keystr(p): np.shape(leaf)
         for p, leaf in jax.tree_util.tree_leaves_with_path(variables)
     }
-    _check_keys(f"VQ-VAE variables for {dict(config)}", flat_given, flat_expected)
+    _check_keys(what, flat_given, flat_expected)
     wrong = [f"{p} {flat_given[p]} != {s}" for p, s in flat_expected.items() if flat_given[p] != s]
     if wrong:
-        raise ValueError(f"VQ-VAE variables with wrong shapes for {dict(config)}: {wrong}")
+        raise ValueError(f"{what}: wrong shapes {wrong}")
+
+
+def _check_against_model(config: Mapping[str, Any], variables) -> None:
+    """Compares converted variables with what `VQVAE(**config).init` creates."""
+    expected = _abstract_variables(tuple(config.items()))
+    _check_shapes(f"VQ-VAE variables for {dict(config)}", expected, variables)
 
 
 def vqvae_from_checkpoint(
@@ -613,18 +619,7 @@ def _check_hifigan(config: Mapping[str, Any], variables, weight_norm: bool) -> N
     model = hifigan.Generator(**config, weight_norm=weight_norm)
     mel = jax.ShapeDtypeStruct((1, model.n_mels, 2), jnp.float32)
     expected = jax.eval_shape(model.init, jax.random.key(0), mel)
-    flat_expected = {
-        jax.tree_util.keystr(p): leaf.shape
-        for p, leaf in jax.tree_util.tree_leaves_with_path(expected)
-    }
-    flat_given = {
-        jax.tree_util.keystr(p): np.shape(leaf)
-        for p, leaf in jax.tree_util.tree_leaves_with_path(variables)
-    }
-    _check_keys(f"HiFi-GAN variables for {config}", flat_given, flat_expected)
-    wrong = [f"{p} {flat_given[p]} != {s}" for p, s in flat_expected.items() if flat_given[p] != s]
-    if wrong:
-        raise ValueError(f"HiFi-GAN variables with wrong shapes for {config}: {wrong}")
+    _check_shapes(f"HiFi-GAN variables for {config}", expected, variables)
 
 
 def load_official_vocoder(
