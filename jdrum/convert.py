@@ -98,7 +98,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as npz:
             return _nest({name: npz[name] for name in npz.files})
-    if path.suffix not in TORCH_SUFFIXES:
+    # The official vocoder file (`ckpt/vocoder/generator`) has no extension: a torch file too.
+    if path.suffix and path.suffix not in TORCH_SUFFIXES:
         raise ValueError(f"{path}: unknown checkpoint type (expected .npz, .pkl, .pth or .pt)")
     try:
         import torch
@@ -633,14 +634,7 @@ def load_official_vocoder(
       (config, variables): `jdrum.models.hifigan.Generator(**config, weight_norm=weight_norm)`
       with `variables` reproduces the reference generator.
     """
-    path = pathlib.Path(path)
-    if path.suffix == ".npz":
-        checkpoint = read_checkpoint(path)
-    elif path.suffix in TORCH_SUFFIXES or not path.suffix:
-        # The official file has no extension; read it with torch like the .pkl/.pth files.
-        checkpoint = _read_torch_file(path) if not path.suffix else read_checkpoint(path)
-    else:
-        raise ValueError(f"{path}: unknown vocoder file type (expected .npz or a torch file)")
+    checkpoint = read_checkpoint(path)
     for key in ("generator", "param"):
         if key in checkpoint and isinstance(checkpoint[key], Mapping):
             state_dict = checkpoint[key]
@@ -653,19 +647,6 @@ def load_official_vocoder(
     config = hifigan_config(state_dict)
     _check_hifigan(config, variables, weight_norm)
     return config, variables
-
-
-def _read_torch_file(path: pathlib.Path) -> dict[str, Any]:
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(
-            f"reading {path.name} needs torch: pip install 'jdrum[convert]'"
-        ) from None
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(checkpoint, Mapping):
-        raise ValueError(f"{path}: expected a dict, got {type(checkpoint).__name__}")
-    return _to_numpy(checkpoint)
 
 
 def convert_vocoder(path: str, out: str) -> None:
