@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import os
+import types
 
 import grain
 import numpy as np
@@ -40,6 +42,26 @@ def register(name: str) -> None:
     importlib.import_module(f"{BUILDERS_PACKAGE}.{name}.{name}_dataset_builder")
 
 
+def _local_gfile() -> types.SimpleNamespace:
+    """The three `tf.io.gfile` calls of TFDS's shuffler, on local files."""
+    gfile = types.SimpleNamespace(GFile=open, exists=os.path.exists, remove=os.remove)
+    return types.SimpleNamespace(io=types.SimpleNamespace(gfile=gfile))
+
+
+def _shuffle_without_tensorflow() -> None:
+    """Lets TFDS shuffle splits larger than its 1 GB memory buffer without TensorFlow.
+
+    Past that size TFDS's shuffler spills examples into temporary bucket files through
+    `tf.io.gfile`, and TensorFlow is not a jdrum dependency (building synthstems/default or a
+    real dataset would fail with "No module named 'tensorflow'"). Where TensorFlow is missing,
+    the shuffler gets plain local-file calls instead; bucket files live under the data_dir.
+    """
+    from tensorflow_datasets.core import shuffle
+
+    if importlib.util.find_spec("tensorflow") is None:
+        shuffle.tf = _local_gfile()
+
+
 def builder(name_config: str, data_dir: str | os.PathLike, **overrides):
     """The array_record TFDS builder for "NAME" or "NAME/CONFIG".
 
@@ -47,6 +69,8 @@ def builder(name_config: str, data_dir: str | os.PathLike, **overrides):
     `num_workers` of the multitrack builders.
     """
     import tensorflow_datasets as tfds
+
+    _shuffle_without_tensorflow()
 
     name, _, config_name = name_config.partition("/")
     register(name)
