@@ -1,5 +1,6 @@
 """The vocoder stage: a few steps on synthstems/tiny, exact resume, fine-tune mode, vocode()."""
 
+import functools
 import os
 import pathlib
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import hifigan_v1, hifigan_v1_finetune, vqvae_drums
-from jdrum import audio, convert, data, vocode
+from jdrum import audio, convert, data, parallel, vocode
 from jdrum.models import hifigan
 from jdrum.trainers import vocoder, vqvae
 
@@ -40,6 +41,7 @@ def _config(data_dir, module=hifigan_v1, num_steps=2):
     config.discriminator.update(width_divisor=64, periods=(2,), scales=1)
     config.opt.decay_steps = 10  # so that make_models(config) is the trainer's
     config.train.update(num_steps=num_steps, log_every=1, checkpoint_every=2)
+    config.train.discriminator_start = 1  # step 0 trains the generator on the mel L1 alone
     config.eval.update(num_clips=1, batch_size=1, griffin_lim_iters=2)
     return config
 
@@ -59,11 +61,18 @@ def test_trains_resumes_exactly_and_vocodes(data_dir, tmp_path):
     # The same four steps without a break: the resumed run has the same data and state.
     config = _config(data_dir)
     models = vocoder.make_models(config)
-    state = vocoder._initial_state(config, models)
+    mesh = parallel.make_mesh(config.mesh)
+    state, shardings = parallel.create_state(lambda: vocoder._initial_state(config, models), mesh)
+    step = parallel.jit_step(functools.partial(vocoder.train_step, models=models), mesh, shardings)
     batches = iter(vocoder._segments(config, None, num_epochs=None))
-    for _ in range(4):
+    initial_discriminator = jax.device_get(state.discriminator)
+    for i in range(4):
         batch = next(batches)
-        state, metrics = vocoder.train_step(state, batch, models)
+        state, metrics = step(state, batch)
+        if i == 0:  # before discriminator_start: the discriminators are left alone
+            _tree_equal(initial_discriminator, state.discriminator)
+            assert float(metrics["adversarial"]) == float(metrics["discriminator_loss"]) == 0
+            assert float(metrics["loss"]) == pytest.approx(45 * float(metrics["mel_l1"]))
     _tree_equal(state.generator, resumed.generator)
     _tree_equal(state.discriminator, resumed.discriminator)
     _tree_equal(state.spectral, resumed.spectral)
@@ -72,7 +81,7 @@ def test_trains_resumes_exactly_and_vocodes(data_dir, tmp_path):
     assert batch["excerpt"].shape == (2, 2048 + 2 * 512)
     before = jax.device_get(resumed.discriminator)
     trained = jax.device_get(resumed.generator)
-    state, metrics = vocoder.train_step(resumed, batch, models)  # donates `resumed`
+    state, metrics = step(resumed, batch)  # donates `resumed`
     for key in ("loss", "discriminator_loss", "adversarial", "feature_matching", "mel_l1"):
         assert np.isfinite(float(metrics[key])), key
     with pytest.raises(AssertionError):

@@ -35,7 +35,7 @@ import optax
 from absl import logging
 from flax import struct
 
-from jdrum import audio, checkpoint, data, losses, vocode
+from jdrum import audio, checkpoint, data, losses, parallel, vocode
 from jdrum.models import hifigan
 from jdrum.trainers import common
 
@@ -89,6 +89,7 @@ class Models:
     mel_weight: float = 45.0
     feature_matching_weight: float = 2.0
     adversarial_weight: float = 1.0
+    discriminator_start: int = 0  # steps before it trained on the mel L1 alone
 
 
 def _dtype(name: str):
@@ -137,6 +138,7 @@ def make_models(config, steps_per_epoch: int | None = None) -> Models:
         config.loss.mel,
         config.loss.feature_matching,
         config.loss.adversarial,
+        config.train.get("discriminator_start", 0),
     )
 
 
@@ -167,14 +169,9 @@ def _init_discriminator(discriminator: hifigan.Discriminator, seed: int):
     return discriminator.init(key, wave, train=True)
 
 
-def _placement() -> jax.sharding.Sharding:
-    """Where the state lives: committed to the first device, for fresh and restored states
-    alike (so that both hit the same compiled train step)."""
-    return jax.sharding.SingleDeviceSharding(jax.devices()[0])
-
-
 def _initial_state(config, models: Models, generator_params=None) -> TrainState:
-    """A fresh state; `generator_params` (weight-norm) replace the generator's initialisation."""
+    """A fresh state (for `parallel.create_state`); `generator_params` (weight-norm) replace the
+    generator's initialisation."""
     if generator_params is None:
         g_params = _init_generator(models.generator, config.seed)
     else:
@@ -189,7 +186,7 @@ def _initial_state(config, models: Models, generator_params=None) -> TrainState:
         discriminator_opt=tx.init(d_vars["params"]),
         spectral=d_vars[hifigan.SPECTRAL],
     )
-    return jax.device_put(state, _placement())
+    return state
 
 
 # ----------------------------------------------------------------------------------- data
@@ -208,8 +205,11 @@ class _Clips:
         return {"pcm": np.asarray(self._source[index][self._stem], np.int16), "index": index}
 
 
-def _segments(config, mels: np.ndarray | None, num_epochs: int | None) -> grain.MapDataset:
-    """Batches {"excerpt": int16 (B, segment + 2·context)[, "mel": (B, n_mels, frames)]}."""
+def _segments(
+    config, mels: np.ndarray | None, num_epochs: int | None, batch_size=None, shard=None
+) -> grain.MapDataset:
+    """Batches {"excerpt": int16 (B, segment + 2·context)[, "mel": (B, n_mels, frames)]} of
+    `batch_size` (default `config.data.batch_size`) from the records of `shard` (default all)."""
     source = data.data_source(config.data.dataset, "train", config.data.data_dir)
     hop, segment = SPEC.hop_length, config.data.segment_length
     if segment % hop:
@@ -229,9 +229,10 @@ def _segments(config, mels: np.ndarray | None, num_epochs: int | None) -> grain.
             out["mel"] = np.asarray(mels[record["index"], :, start_frame : start_frame + frames])
         return out
 
-    ds = data.record_dataset(_Clips(source, config.data.stem), config.seed, True, num_epochs)
+    clips = _Clips(source, config.data.stem)
+    ds = data.record_dataset(clips, config.seed, True, num_epochs, shard)
     ds = ds.random_map(crop, seed=config.seed)
-    return ds.batch(config.data.batch_size, drop_remainder=True)
+    return ds.batch(batch_size or config.data.batch_size, drop_remainder=True)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -307,50 +308,89 @@ def _split(outputs, n: int):
     return real, fake
 
 
-@functools.partial(jax.jit, static_argnums=2, donate_argnums=0)
 def train_step(state: TrainState, batch, models: Models):
-    """Discriminator update on the current generator's output, then generator update."""
+    """Discriminator update on the current generator's output, then generator update; a plain
+    function that `parallel.jit_step` jits for a mesh.
+
+    Before step `models.discriminator_start` the discriminators are left alone and the
+    generator descends the mel L1 alone (the adversarial and feature-matching metrics are 0).
+    """
     mel, real = _inputs(batch)
     n = real.shape[0]
+    real_mel = losses.loss_mel(real)
+    tx = models.optimizer.tx()
 
     def generate(params):
         return models.generator.apply({"params": params}, mel)
 
     fake, generator_vjp = jax.vjp(generate, state.generator)
 
-    def d_loss_fn(d_params):
-        both = jnp.concatenate([real, jax.lax.stop_gradient(fake)])
-        (scores, _), updates = models.discriminator.apply(
-            {"params": d_params, hifigan.SPECTRAL: state.spectral},
-            both,
-            train=True,
-            mutable=[hifigan.SPECTRAL],
+    def mel_l1_fn(fake_BxL):
+        return jnp.mean(jnp.abs(real_mel - losses.loss_mel(fake_BxL)))
+
+    def adversarial_update(_):
+        def d_loss_fn(d_params):
+            both = jnp.concatenate([real, jax.lax.stop_gradient(fake)])
+            (scores, _), updates = models.discriminator.apply(
+                {"params": d_params, hifigan.SPECTRAL: state.spectral},
+                both,
+                train=True,
+                mutable=[hifigan.SPECTRAL],
+            )
+            real_scores, fake_scores = _split(scores, n)
+            return losses.discriminator_loss(real_scores, fake_scores), updates[hifigan.SPECTRAL]
+
+        (d_loss, spectral), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+            state.discriminator
         )
-        real_scores, fake_scores = _split(scores, n)
-        return losses.discriminator_loss(real_scores, fake_scores), updates[hifigan.SPECTRAL]
+        d_updates, d_opt = tx.update(d_grads, state.discriminator_opt, state.discriminator)
+        d_params = optax.apply_updates(state.discriminator, d_updates)
 
-    (d_loss, spectral), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.discriminator)
-    tx = models.optimizer.tx()
-    d_updates, d_opt = tx.update(d_grads, state.discriminator_opt, state.discriminator)
-    d_params = optax.apply_updates(state.discriminator, d_updates)
+        def g_loss_fn(fake_BxL):
+            scores, fmaps = models.discriminator.apply(
+                {"params": d_params, hifigan.SPECTRAL: spectral},
+                jnp.concatenate([real, fake_BxL]),
+                train=False,
+            )
+            _, fake_scores = _split(scores, n)
+            real_fmaps, fake_fmaps = _split(fmaps, n)
+            adversarial = losses.generator_adversarial_loss(fake_scores)
+            matching = losses.feature_matching_loss(real_fmaps, fake_fmaps)
+            mel_l1 = mel_l1_fn(fake_BxL)
+            total = (
+                models.adversarial_weight * adversarial
+                + models.feature_matching_weight * matching
+                + models.mel_weight * mel_l1
+            )
+            return total, {"adversarial": adversarial, "feature_matching": matching}
 
-    real_mel = losses.loss_mel(real)
+        (g_loss, aux), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
+        aux = {
+            **aux,
+            "discriminator_loss": d_loss,
+            "discriminator_grad_norm": optax.tree_utils.tree_norm(d_grads),
+        }
+        return g_loss, fake_grad, (d_params, d_opt, spectral), aux
 
-    def g_loss_fn(fake_BxL):
-        scores, fmaps = models.discriminator.apply(
-            {"params": d_params, hifigan.SPECTRAL: spectral},
-            jnp.concatenate([real, fake_BxL]),
-            train=False,
+    def mel_only_update(_):
+        g_loss, fake_grad = jax.value_and_grad(lambda f: models.mel_weight * mel_l1_fn(f))(fake)
+        zero = jnp.zeros((), g_loss.dtype)
+        aux = {
+            "adversarial": zero,
+            "feature_matching": zero,
+            "discriminator_loss": zero,
+            "discriminator_grad_norm": zero,
+        }
+        discriminator = (state.discriminator, state.discriminator_opt, state.spectral)
+        return g_loss, fake_grad, discriminator, aux
+
+    if models.discriminator_start > 0:
+        g_loss, fake_grad, discriminator, aux = jax.lax.cond(
+            state.step >= models.discriminator_start, adversarial_update, mel_only_update, None
         )
-        _, fake_scores = _split(scores, n)
-        real_fmaps, fake_fmaps = _split(fmaps, n)
-        adversarial = losses.generator_adversarial_loss(fake_scores)
-        matching = losses.feature_matching_loss(real_fmaps, fake_fmaps)
-        mel_l1 = jnp.mean(jnp.abs(real_mel - losses.loss_mel(fake_BxL)))
-        total = adversarial + models.feature_matching_weight * matching + models.mel_weight * mel_l1
-        return total, {"adversarial": adversarial, "feature_matching": matching, "mel_l1": mel_l1}
-
-    (g_loss, aux), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
+    else:
+        g_loss, fake_grad, discriminator, aux = adversarial_update(None)
+    d_params, d_opt, spectral = discriminator
     (g_grads,) = generator_vjp(fake_grad)
     g_updates, g_opt = tx.update(g_grads, state.generator_opt, state.generator)
     state = state.replace(
@@ -363,10 +403,9 @@ def train_step(state: TrainState, batch, models: Models):
     )
     metrics = {
         "loss": g_loss,
-        "discriminator_loss": d_loss,
+        "mel_l1": mel_l1_fn(fake),
         **aux,
         "generator_grad_norm": optax.tree_utils.tree_norm(g_grads),
-        "discriminator_grad_norm": optax.tree_utils.tree_norm(d_grads),
     }
     return state, metrics
 
@@ -374,13 +413,14 @@ def train_step(state: TrainState, batch, models: Models):
 # ------------------------------------------------------------------------------ evaluation
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def _vocode_and_score(generator, params, mel_BxMxT, pcm_BxL):
-    """(generated audio (B, L), loss-mel L1 per clip (B,)) for whole clips."""
+    """(loss mel of the first generated clip (n_mels, T), loss-mel L1 per clip (B,)) for whole
+    clips."""
     fake = generator.apply({"params": params}, mel_BxMxT)
     real = audio.from_pcm16(pcm_BxL)
-    l1 = jnp.mean(jnp.abs(losses.loss_mel(real) - losses.loss_mel(fake)), axis=(1, 2))
-    return fake, l1
+    fake_mel = losses.loss_mel(fake)
+    l1 = jnp.mean(jnp.abs(losses.loss_mel(real) - fake_mel), axis=(1, 2))
+    return fake_mel[0], l1
 
 
 @jax.jit
@@ -405,8 +445,14 @@ class Evaluator:
     ratio, and an image of the first clip's loss mel, real over generated.
     """
 
-    def __init__(self, config, generator: hifigan.Generator, mels: np.ndarray | None):
-        self.config, self.generator, self.mels = config, generator, mels
+    def __init__(self, config, generator: hifigan.Generator, mels: np.ndarray | None, mesh=None):
+        """`mesh`: the training mesh (the state's); every process evaluates the same clips,
+        with the batches replicated over it."""
+        self.config, self.generator, self.mels, self.mesh = config, generator, mels, mesh
+        out_shardings = None if mesh is None else parallel.replicated(mesh)
+        self._vocode_and_score = jax.jit(
+            _vocode_and_score, static_argnums=0, out_shardings=out_shardings
+        )
         source = data.data_source(config.data.dataset, "validation", config.data.data_dir)
         count = len(source)
         if config.eval.num_clips:
@@ -450,11 +496,11 @@ class Evaluator:
             return {}
         scores, first = [], None
         for pcm, mel in self._batches():
-            fake, l1 = _vocode_and_score(self.generator, state.generator, mel, pcm)
+            inputs = (mel, pcm) if self.mesh is None else parallel.replicate((mel, pcm), self.mesh)
+            fake_mel, l1 = self._vocode_and_score(self.generator, state.generator, *inputs)
             scores.append(np.asarray(l1))
             if first is None:
                 real_mel = losses.loss_mel(audio.from_pcm16(jnp.asarray(pcm[:1])))[0]
-                fake_mel = losses.loss_mel(fake[:1])[0]
                 first = np.concatenate([np.asarray(fake_mel), np.asarray(real_mel)], axis=0)
         mel_l1 = float(np.concatenate(scores).mean())
         griffin_lim = self.griffin_lim()
@@ -470,27 +516,37 @@ class Evaluator:
 
 
 def train_and_evaluate(config, workdir: str) -> TrainState:
-    """Trains the vocoder of `config` in `workdir`, resuming from its latest checkpoint."""
+    """Trains the vocoder of `config` in `workdir`, resuming from its latest checkpoint.
+
+    Devices: the state is created and the step jitted on the mesh of `config.mesh`
+    (`jdrum.parallel`); each process reads its shard of the clips.
+    """
     common.write_config(config, workdir)
     models = make_models(config, _steps_per_epoch(config))
+    mesh = parallel.make_mesh(config.mesh)
+    min_size = config.mesh.fsdp_min_size
     if checkpoint.manager(os.path.join(workdir, "checkpoints")).latest_step() is None:
-        state = _initial_state(config, models)
+        state, shardings = parallel.create_state(
+            lambda: _initial_state(config, models), mesh, min_size
+        )
     else:  # the checkpoint replaces every value; only the structure is needed
-        state = _template(config)
+        state = _template(config, mesh)
+        shardings = jax.tree.map(lambda x: x.sharding, state)
+    step = parallel.jit_step(functools.partial(train_step, models=models), mesh, shardings)
     train_mels = valid_mels = None
     if config.data.vqvae_run:
         train_mels = finetune_mels(config, "train", workdir)
         valid_mels = finetune_mels(config, "validation", workdir)
-    train_iter = iter(_segments(config, train_mels, num_epochs=None))
-    evaluator = Evaluator(config, models.generator, valid_mels)
+    shard = grain.sharding.ShardByJaxProcess(drop_remainder=True)
+    local_batch = parallel.local_batch_size(config.data.batch_size, mesh)
+    train_iter = iter(_segments(config, train_mels, None, local_batch, shard))
     return common.train_loop(
         workdir=workdir,
         state=state,
-        # Positional, like any caller: a keyword would be a second jit cache entry.
-        train_step=lambda state, batch: train_step(state, batch, models),
+        train_step=step,
         train_iter=train_iter,
         num_steps=config.train.num_steps,
-        evaluate=evaluator,
+        evaluate=Evaluator(config, models.generator, valid_mels, mesh),
         log_every=config.train.log_every,
         eval_every=config.train.eval_every,
         checkpoint_every=config.train.checkpoint_every,
@@ -498,13 +554,17 @@ def train_and_evaluate(config, workdir: str) -> TrainState:
     )
 
 
-def _template(config) -> TrainState:
-    """The train state's structure (shapes and placement only; nothing is initialised)."""
+def _template(config, mesh=None) -> TrainState:
+    """The train state's structure (shapes and shardings on `mesh`, default one device;
+    nothing is initialised)."""
     models = make_models(config)
     abstract = jax.eval_shape(lambda: _initial_state(config, models))
-    sharding = _placement()
+    if mesh is None:
+        mesh = parallel.make_mesh({"data": 1, "fsdp": 1}, jax.devices()[:1])
+    min_size = config.mesh.fsdp_min_size if "mesh" in config else parallel.DEFAULT_FSDP_MIN_SIZE
+    shardings = parallel.state_shardings(abstract, mesh, min_size)
     return jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), abstract
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract, shardings
     )
 
 
