@@ -85,7 +85,6 @@ def _tracker_case():
     return init, functools.partial(tracker.train_step, model=model), batches
 
 
-# stage -> () -> (init_fn, step, global batches); the LM and the vocoder go here too.
 def _lm_case():
     """Tiny seq2seq + low-beat LM (dropout on): 3 steps on global batches of 8 token records."""
     from configs import lm as lm_configs
@@ -108,7 +107,46 @@ def _lm_case():
     return lambda: initial, functools.partial(lm.train_step, model=model), batches
 
 
-EQUIVALENCE_CASES = {"vqvae": _vqvae_case, "tracker": _tracker_case, "lm": _lm_case}
+def _vocoder_case():
+    """Tiny HiFi-GAN (one MPD period, one MSD scale): a mel-L1-only step, then an adversarial
+    step, on global batches of 8 excerpts (decaying tones) of 1024 samples.
+
+    Two steps, not three: the loss-mel gradient (∝ 1 / mel in quiet bins) turns the float32
+    rounding of a differently ordered forward pass into relative gradient differences of
+    ~6e-6 per step, which Adam's moments accumulate (measured: 6.7e-6 after step 1, 5.6e-6
+    after step 2, 2.6e-5 after step 3, while the parameters stay within 3e-7).
+    """
+    from configs import hifigan_v1
+    from jdrum.trainers import vocoder
+
+    config = hifigan_v1.get_config("tiny")
+    config.data.segment_length = 1024
+    config.model.update(upsample_initial_channel=16, upsample_rates=(16, 16))
+    config.model.update(upsample_kernel_sizes=(32, 32), resblock_kernel_sizes=(3,))
+    config.model.resblock_dilations = ((1,),)
+    config.discriminator.update(width_divisor=64, periods=(2,), scales=1)
+    config.train.discriminator_start = 1
+    models = vocoder.make_models(config)
+    rng = np.random.default_rng(2)
+    length = 1024 + 2 * vocoder.CONTEXT_FRAMES * vocoder.SPEC.hop_length
+    t = np.arange(length) / vocoder.SPEC.sample_rate
+
+    def tones():
+        hz = rng.uniform(60.0, 4000.0, (8, 1))
+        decay = np.exp(-t * rng.uniform(5.0, 40.0, (8, 1)))
+        return (8000 * decay * np.sin(2 * np.pi * hz * t)).astype(np.int16)
+
+    batches = [{"excerpt": tones()} for _ in range(2)]
+    initial = jax.device_get(vocoder._initial_state(config, models))  # noqa: SLF001
+    return lambda: initial, functools.partial(vocoder.train_step, models=models), batches
+
+
+EQUIVALENCE_CASES = {
+    "vqvae": _vqvae_case,
+    "tracker": _tracker_case,
+    "lm": _lm_case,
+    "vocoder": _vocoder_case,
+}
 
 
 def run_equivalence(stages):
@@ -190,8 +228,9 @@ def test_sharded_step_equals_single_device_step():
 # ---------------------------------------------------------------------------- two processes
 
 # stage -> arguments of `python -m jdrum.train` (besides workdir, data and the step counts)
-# for a run on the tiny dataset with a global batch of 4 (2 per process); the stage's trainer
-# module must have `restore(workdir) -> train state`.
+# for a run on the tiny dataset with a global batch of 4 (2 per process); "{token_run}" stands
+# for a run directory holding the dataset's token records. The stage's trainer module must have
+# `restore(workdir) -> train state`.
 TWO_PROCESS_ARGS = {
     "vqvae": [
         "--config=configs/vqvae_drums.py:tiny",
@@ -199,6 +238,16 @@ TWO_PROCESS_ARGS = {
         "--config.model.width=16",
         "--config.data.batch_size=4",
         "--config.data.stats_clips=4",
+    ],
+    "lm": [
+        "--config=configs/lm_seq2seq_low.py:tiny",
+        "--config.data.dataset=synthstems/tiny",
+        "--config.data.tokens={token_run}",
+        "--config.model.width=16",
+        "--config.model.prime_layers=3",
+        "--config.data.batch_size=4",
+        "--config.opt.warmup_steps=1",
+        "--config.train.eval_every=0",
     ],
 }
 
@@ -210,19 +259,32 @@ def data_dir(tmp_path_factory):
     return data_dir
 
 
+@pytest.fixture(scope="module")
+def token_run(data_dir, tmp_path_factory):
+    """A run directory with synthstems/tiny's token records (untrained tiny VQ-VAEs)."""
+    from jdrum import tokens
+    from tests import tiny_run
+
+    run = tmp_path_factory.mktemp("token_run")
+    tiny_run.make_tiny_run(run, data_dir)
+    tokens.tokenize(str(run), tiny_run.DATASET, str(data_dir))
+    return run
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
         return s.getsockname()[1]
 
 
-def _two_processes(stage, workdir, data_dir, num_steps, cache_dir) -> list[str]:
+def _two_processes(stage, workdir, data_dir, num_steps, cache_dir, token_run) -> list[str]:
     """Runs the stage in two processes of 2 CPU devices each (mesh data=2 x fsdp=2); returns
     each process's log. Runs sharing `cache_dir` reuse each other's compiled programs."""
     port = _free_port()
     command = [sys.executable, "-m", "jdrum.train", "--distributed"]
     command += [f"--coordinator_address=localhost:{port}", "--num_processes=2"]
-    command += TWO_PROCESS_ARGS[stage] + [f"--workdir={workdir}"]
+    command += [a.format(token_run=token_run) for a in TWO_PROCESS_ARGS[stage]]
+    command += [f"--workdir={workdir}"]
     command += [f"--config.data.data_dir={data_dir}", f"--config.train.num_steps={num_steps}"]
     command += ["--config.train.checkpoint_every=2", "--config.train.log_every=1"]
     command += ["--config.mesh.fsdp=2", "--config.mesh.fsdp_min_size=0"]
@@ -259,16 +321,18 @@ def _digests(logs) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", list(TWO_PROCESS_ARGS))
-def test_two_processes_train_checkpoint_and_resume(stage, data_dir, tmp_path):
+def test_two_processes_train_checkpoint_and_resume(stage, request, data_dir, tmp_path):
     """Two processes (4 devices) train 4 steps and resume to 6; they hold the same state
     throughout, and end where an uninterrupted two-process run of 6 steps ends."""
     start = time.perf_counter()
+    token_run = request.getfixturevalue("token_run") if stage == "lm" else None
+    run = functools.partial(_two_processes, stage, data_dir=data_dir, token_run=token_run)
     resumed, straight, cache = tmp_path / "resumed", tmp_path / "straight", tmp_path / "cache"
-    first = _two_processes(stage, resumed, data_dir, 4, cache)
+    first = run(resumed, num_steps=4, cache_dir=cache)
     assert all("step 4:" in log for log in first)
-    second = _two_processes(stage, resumed, data_dir, 6, cache)
+    second = run(resumed, num_steps=6, cache_dir=cache)
     assert all("resumed from step 4" in log for log in second)
-    uninterrupted = _two_processes(stage, straight, data_dir, 6, cache)
+    uninterrupted = run(straight, num_steps=6, cache_dir=cache)
     print(f"two-process runs: {time.perf_counter() - start:.1f} s")
     for logs in (first, second, uninterrupted):
         a, b = _digests(logs)
