@@ -2,10 +2,17 @@
 
     python -m jdrum.bench                      # every benchmark
     python -m jdrum.bench --only tracker       # one group
+    python -m jdrum.bench --only lm_train,sampling --peak_tflops 989
 
-Figures are throughputs measured after a warm-up call (compilation excluded), the median of
-`--repeats` timed runs. CPU figures are compared as ratios (e.g. the JAX tracker against
-madmom's processor on the same machine), GPU figures at paper size.
+Groups: `lm_train` (LM training tokens/s and model-FLOPs utilisation), `lm` (one window of
+cached sampling, and its speed-up over uncached sampling), `sampling` (one 23.78 s take end to
+end: LM + drum VQ-VAE decoder + vocoder, and each part, at batch 1 and 16), `vocoder` (real-time
+factor), `tracker` (clips/s against madmom). Models are randomly initialised at the tiny size,
+and also at paper size on an accelerator.
+
+Figures are measured after a warm-up call (compilation excluded), the median of `--repeats`
+timed runs. CPU figures are compared as ratios (e.g. the JAX tracker against madmom's processor
+on the same machine), GPU figures at paper size.
 """
 
 from __future__ import annotations
@@ -22,6 +29,23 @@ from absl import app, flags
 _ONLY = flags.DEFINE_list("only", [], "Benchmark groups to run (default: all).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed runs per figure (the median is printed).")
 _CLIP = flags.DEFINE_integer("clip_length", 2**20, "Clip length in samples (23.78 s at 2**20).")
+_PEAK = flags.DEFINE_float(
+    "peak_tflops",
+    0.0,
+    "Peak dense TFLOP/s of one device for the MFU figures (0: the table in bench.py by device "
+    "kind and dtype; on a device not in it MFU is left out).",
+)
+
+# Peak dense TFLOP/s per device (vendor figures, no sparsity): {device_kind prefix: {dtype}}.
+# float32 matmuls run as TF32 on these GPUs under JAX's default precision.
+PEAK_TFLOPS = {
+    "NVIDIA H100": {"bfloat16": 989.0, "float32": 494.0},
+    "NVIDIA H200": {"bfloat16": 989.0, "float32": 494.0},
+    "NVIDIA A100": {"bfloat16": 312.0, "float32": 156.0},
+    "TPU v4": {"bfloat16": 275.0, "float32": 275.0},
+    "TPU v5e": {"bfloat16": 197.0, "float32": 197.0},
+    "TPU v5p": {"bfloat16": 459.0, "float32": 459.0},
+}
 
 
 def _seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -63,6 +87,83 @@ def bench_tracker(clip_length: int, repeats: int) -> None:
         )
     madmom = _seconds(lambda: dbn.downbeat_activations(clip), max(1, repeats // 2))
     _emit("tracker_madmom_processor", 1 / madmom, "clips/s", batch=1, clip=clip_length)
+
+
+def peak_flops(device, dtype: str) -> float | None:
+    """Peak FLOP/s of one device for `dtype` (`--peak_tflops`, else `PEAK_TFLOPS`; None if
+    unknown, e.g. on CPU)."""
+    if _PEAK.present and _PEAK.value:
+        return _PEAK.value * 1e12
+    for prefix, peaks in PEAK_TFLOPS.items():
+        if device.device_kind.startswith(prefix):
+            return peaks[dtype] * 1e12
+    return None
+
+
+def step_flops(jitted, *args) -> float:
+    """FLOPs of one call of a jitted function over all devices, as XLA counts them on the
+    program before partitioning and optimisation (forward, backward and optimizer of a train
+    step; remat recomputation included if the model uses it)."""
+    cost = jitted.lower(*args).cost_analysis()
+    if isinstance(cost, list):  # older JAX: one dict per program
+        cost = cost[0]
+    return float(cost["flops"])
+
+
+def bench_lm_train(clip_length: int, repeats: int) -> None:
+    """LM training tokens/s and model-FLOPs utilisation (seq2seq + low beat, float32 and
+    bfloat16 compute; tiny, and paper size on an accelerator), over every device."""
+    del clip_length
+    sizes = ["tiny"] if jax.default_backend() == "cpu" else ["tiny", "paper"]
+    for size in sizes:
+        for dtype in ("float32", "bfloat16"):
+            _bench_lm_train(size, dtype, repeats)
+
+
+def _bench_lm_train(size: str, dtype: str, repeats: int) -> None:
+    import numpy as np
+
+    from configs import lm as lm_configs
+    from jdrum import parallel
+    from jdrum.trainers import lm
+
+    config = lm_configs.get_config("seq2seq_low", "tiny" if size == "tiny" else None)
+    config.model.dtype = dtype
+    model = lm.make_model(config.model)
+    c = model.config
+    mesh = parallel.make_mesh(config.mesh)
+    state, shardings = parallel.create_state(
+        lambda: lm._initial_state(config, model),  # noqa: SLF001
+        mesh,
+        config.mesh.fsdp_min_size,
+    )
+    step = parallel.jit_step(functools.partial(lm.train_step, model=model), mesh, shardings)
+    batch_size = config.data.batch_size  # global
+    rng = np.random.default_rng(0)
+    batch = parallel.global_batch(
+        {
+            "drum": rng.integers(0, c.vocab_size, (batch_size, c.n_ctx)).astype(np.int32),
+            "drumless": rng.integers(0, c.prime_vocab_size, (batch_size, c.n_ctx)).astype(np.int32),
+            "beat": rng.standard_normal((batch_size, c.n_ctx, c.beat_features)).astype(np.float32),
+        },
+        mesh,
+    )
+    flops = step_flops(step.jitted, state, batch)
+    holder = [state]
+
+    def one_step():
+        holder[0], metrics = step.jitted(holder[0], batch)
+        return metrics
+
+    seconds = _seconds(one_step, repeats)
+    tokens = batch_size * c.n_ctx
+    extra = dict(size=size, dtype=dtype, batch=batch_size, tokens=c.n_ctx, devices=mesh.size)
+    _emit("lm_train_tokens_per_s", tokens / seconds, "tokens/s", **extra)
+    _emit("lm_train_step_tflops", flops / 1e12, "TFLOP/step", **extra)
+    _emit("lm_train_achieved_tflops", flops / seconds / 1e12, "TFLOP/s", **extra)
+    peak = peak_flops(jax.devices()[0], dtype)
+    if peak:
+        _emit("lm_train_mfu", flops / seconds / (peak * mesh.size), "fraction", **extra)
 
 
 def _uncached_window(model, variables, drumless, beat, key):
@@ -149,7 +250,90 @@ def bench_vocoder(clip_length: int, repeats: int) -> None:
         )
 
 
-BENCHMARKS = {"lm": bench_lm, "tracker": bench_tracker, "vocoder": bench_vocoder}
+def bench_sampling(clip_length: int, repeats: int) -> None:
+    """Latency of one clip_length take (23.78 s at 2**20 samples) sampled end to end at batch
+    1 and 16: the LM's window with the KV cache, the drum VQ-VAE decoder (codes → mel) and the
+    vocoder (mel → audio), each part and the three in a row (tiny; paper size on an
+    accelerator). The beat conditioning and drumless codes are given (the tracker and the
+    drumless encoder run once per input, not per take)."""
+    sizes = ["tiny"] if jax.default_backend() == "cpu" else ["tiny", "paper"]
+    for size in sizes:
+        _bench_sampling(size, clip_length, repeats)
+
+
+def _bench_sampling(size: str, clip_length: int, repeats: int) -> None:
+    import jax.numpy as jnp
+
+    from configs import hifigan_v1, vqvae_drums
+    from configs import lm as lm_configs
+    from jdrum import pipeline, sampling
+    from jdrum.trainers import lm, vocoder, vqvae
+
+    tiny = "tiny" if size == "tiny" else None
+    lm_config = lm_configs.get_config("seq2seq_low", tiny)
+    lm_config.model.n_ctx = clip_length // 1024  # the tokens of one clip
+    lm_config.model.block_len = lm_config.model.n_ctx // 16
+    lm_model = lm.make_model(lm_config.model)
+    c = lm_model.config
+    lm_variables = {"params": lm._initial_state(lm_config, lm_model).params}  # noqa: SLF001
+
+    vq_config = vqvae_drums.get_config(tiny)
+    vq_model = vqvae.make_model(vq_config.model)
+    frames = clip_length // 256
+    vq_variables = jax.jit(vq_model.init, static_argnames="train")(
+        jax.random.key(1), jnp.zeros((1, 80, 64)), train=False
+    )
+    mean, std = jnp.full((80,), -3.0), jnp.full((80,), 1.5)
+
+    voc_config = hifigan_v1.get_config(tiny)
+    generator = vocoder.make_generator(voc_config.model, weight_norm=False)
+    voc_variables = jax.jit(generator.init)(jax.random.key(2), jnp.zeros((1, 80, 4)))
+    vocode = jax.jit(generator.apply)
+
+    key = jax.random.key(0)
+    for batch in (1, 16):
+        drumless = jnp.zeros((batch, c.n_ctx), jnp.int32)
+        beat = jnp.zeros((batch, c.n_ctx, c.beat_features), jnp.float32)
+
+        def lm_part(drumless=drumless, beat=beat):
+            return sampling.sample_window(
+                lm_model, lm_variables, drumless, 0, drumless, beat, key=key
+            )[0]
+
+        codes = lm_part()
+
+        def decode_part(codes=codes):
+            return pipeline._decode(vq_model, vq_variables, mean, std, codes)  # noqa: SLF001
+
+        mel = decode_part()
+        if mel.shape[-1] != frames:
+            raise ValueError(f"{c.n_ctx} codes decode to {mel.shape[-1]} frames, not {frames}")
+
+        def vocoder_part(mel=mel):
+            return vocode(voc_variables, mel)
+
+        def end_to_end(lm_part=lm_part):
+            codes = lm_part()
+            mel = pipeline._decode(vq_model, vq_variables, mean, std, codes)  # noqa: SLF001
+            return vocode(voc_variables, mel)
+
+        extra = dict(size=size, batch=batch, seconds_of_audio=round(clip_length / 44_100, 2))
+        for part, fn in (
+            ("lm", lm_part),
+            ("vq_decode", decode_part),
+            ("vocoder", vocoder_part),
+            ("end_to_end", end_to_end),
+        ):
+            _emit(f"sampling_latency_{part}", _seconds(fn, repeats), "s", **extra)
+
+
+BENCHMARKS = {
+    "lm_train": bench_lm_train,
+    "lm": bench_lm,
+    "sampling": bench_sampling,
+    "vocoder": bench_vocoder,
+    "tracker": bench_tracker,
+}
 
 
 def main(argv):
