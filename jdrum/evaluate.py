@@ -2,7 +2,7 @@
 
     python -m jdrum.evaluate --run runs/demo --run runs/demo:lm_decoder_nobeat \
         --dataset synthstems/demo --split test [--data_dir data/tfds] [--num_clips 0] \
-        [--lm lm] [--num_takes 1] [--seed 0] [--tracker madmom] [--output DIR]
+        [--lm lm] [--num_takes 1] [--seed 0] [--tracker madmom] [--vocoder auto] [--output DIR]
 
 A `--run` is a run directory (`vqvae_drums/`, `vqvae_drumless/`, the LM, optional `vocoder/`;
 see `jdrum.pipeline`) as `DIR`, using `DIR/lm` (`--lm`), or `DIR:LMSUBDIR`, using
@@ -201,6 +201,7 @@ def evaluate_runs(
     tracker: str = "madmom",
     output_dir=None,
     lm: str = DEFAULT_LM,
+    vocoder: str = "auto",
     verbose: bool = True,
 ) -> dict:
     """Evaluates runs on the clips of a dataset split and writes evaluation.{json,csv}.
@@ -216,11 +217,13 @@ def evaluate_runs(
       tracker: the evaluation tracker (`jdrum.beat.tracking.load` name).
       output_dir: where the files go; None: the first run's directory.
       lm: the LM subdirectory of runs given as plain `DIR`.
+      vocoder: how every run makes drum audio (`pipeline.Pipeline`: "auto", "hifigan",
+        "griffin-lim").
       verbose: show a progress bar over the clips and print the table.
 
     Returns:
       What evaluation.json holds: "dataset", "split", "data_dir", "num_clips", "num_takes",
-      "seed", "tracker", "metrics" (the column names), "runs" ({label: {"run_dir", "lm",
+      "seed", "tracker", "vocoder", "metrics" (the column names), "runs" ({label: {"run_dir", "lm",
       "num_clips", "summary", "clips"}}) and, with true beats, "real_drums" ({"summary",
       "clips"}); plus "table" (the printed text) and "files" ({"json", "csv"} paths).
 
@@ -242,7 +245,10 @@ def evaluate_runs(
         raise EvaluationError(f"{dataset} {split} has no clips")
     output_dir = os.fspath(output_dir if output_dir is not None else specs[0].run_dir)
 
-    pipes = [pipeline.Pipeline(spec.run_dir, spec.lm) for spec in specs]
+    try:
+        pipes = [pipeline.Pipeline(spec.run_dir, spec.lm, vocoder=vocoder) for spec in specs]
+    except (FileNotFoundError, ValueError) as error:
+        raise EvaluationError(str(error)) from None
     # Every take of every run and the real drums of a clip in one batch of the tracker.
     batch = len(specs) * num_takes + 1
     evaluator = dataclasses.replace(tracking.load(tracker), batch_size=batch)
@@ -306,6 +312,7 @@ def evaluate_runs(
         "num_takes": num_takes,
         "seed": seed,
         "tracker": tracker,
+        "vocoder": vocoder,
         "metrics": names,
         "runs": {
             spec.label: {
@@ -421,6 +428,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer("num_takes", 1, "Takes per clip, sampled as one batch.", **fv)
     flags.DEFINE_integer("seed", 0, "Sampling PRNG seed.", **fv)
     flags.DEFINE_string("tracker", "madmom", "Evaluation tracker (a tracking.load name).", **fv)
+    flags.DEFINE_enum(
+        "vocoder", "auto", list(pipeline.VOCODERS), "auto: vocoder/ if any, else Griffin-Lim.", **fv
+    )
     flags.DEFINE_string("output", None, "Folder of evaluation.{json,csv}; default: 1st run.", **fv)
     flags.mark_flags_as_required(["run", "dataset"], **fv)
 
@@ -441,6 +451,7 @@ def main(argv):
             tracker=f.tracker,
             output_dir=f.output,
             lm=f.lm,
+            vocoder=f.vocoder,
         )
     except EvaluationError as error:
         sys.exit(f"jdrum.evaluate: {error}")

@@ -19,7 +19,8 @@ drums and are silent in the stem):
 3. drum codes: `jdrum.sampling.generate` (windows with continuation for any S, a batch of
    takes); a take whose drums come out near-silent is re-sampled with a fresh key, up to
    `max_retries` times;
-4. drum audio: drum VQ-VAE decoder → drum statistics → vocoder (or Griffin-Lim);
+4. drum audio: drum VQ-VAE decoder → drum statistics → vocoder (or Griffin-Lim: when the run
+   has no `vocoder/`, or with `Pipeline(..., vocoder="griffin-lim")`);
 5. level: each take is scaled to the input's RMS; the mix is input + drums, and mix and stem
    are scaled down together where the mix would exceed a peak of 0.99 (never clipped).
 """
@@ -39,6 +40,8 @@ from jdrum import audio, sampling, vocode
 from jdrum.beat import conditions, tracking
 from jdrum.trainers import lm as lm_trainer
 from jdrum.trainers import vqvae as vqvae_trainer
+
+VOCODERS = ("auto", "hifigan", "griffin-lim")  # see `Pipeline`
 
 SILENT_DBFS = -45.0  # a take whose raw drum RMS is below this is re-sampled
 PEAK = 0.99
@@ -78,8 +81,18 @@ def dbfs(x) -> np.ndarray:
 class Pipeline:
     """The stages of a run directory, loaded once (see the module docstring)."""
 
-    def __init__(self, run_dir: str | os.PathLike, lm_dir: str = "lm", tracker: str | None = None):
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        lm_dir: str = "lm",
+        tracker: str | None = None,
+        vocoder: str = "auto",
+    ):
+        """`vocoder`: one of `VOCODERS`: "auto" (the run's `vocoder/` if it has one, else
+        Griffin-Lim), "hifigan" (the run's, which must exist) or "griffin-lim"."""
         self.run_dir = os.fspath(run_dir)
+        if vocoder not in VOCODERS:
+            raise ValueError(f"vocoder must be one of {', '.join(VOCODERS)}, got {vocoder!r}")
         for part in ("vqvae_drums", "vqvae_drumless", lm_dir):
             if not os.path.isdir(os.path.join(self.run_dir, part)):
                 raise FileNotFoundError(f"{self.run_dir}: no {part}/ (not a complete run)")
@@ -93,7 +106,9 @@ class Pipeline:
         self.sampling = sampling.SamplingConfig(**self.lm_config.sampling.to_dict())
         self.tracker_name = tracker or self._tracker_name()
         self.tracker = dataclasses.replace(tracking.load(self.tracker_name), batch_size=1)
-        self.has_vocoder = vocode.has_vocoder(self.run_dir)
+        self.has_vocoder = vocoder != "griffin-lim" and vocode.has_vocoder(self.run_dir)
+        if vocoder == "hifigan" and not self.has_vocoder:
+            raise FileNotFoundError(f"{self.run_dir}: no trained vocoder/ (vocoder='hifigan')")
 
     def _tracker_name(self) -> str:
         path = os.path.join(self.run_dir, "tracker.json")
@@ -125,7 +140,7 @@ class Pipeline:
         """(K, S·1024) raw drum audio of drum codes (decoder, statistics, vocoder)."""
         model, variables, stats = self.vqvae["drums"]
         mel = _decode(model, variables, stats.mean, stats.std, jnp.asarray(codes_KxS))
-        return vocode.vocode(np.asarray(mel), self.run_dir)
+        return vocode.vocode(np.asarray(mel), self.run_dir if self.has_vocoder else None)
 
     def sample_codes(self, drumless_codes, beat, num_takes: int, key, config=None, progress=None):
         """(K, S) drum codes (see `jdrum.sampling.generate`)."""

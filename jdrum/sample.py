@@ -9,6 +9,9 @@ that cannot be read is reported and skipped; the others are still processed.
 
     python -m jdrum.sample --run runs/demo --input song.mp3 --output out/ --num_samples 4
 
+The drum audio comes from the run's `vocoder/` when it has one, else from Griffin-Lim;
+`--vocoder griffin-lim` (or `hifigan`) picks one.
+
 Per-take metrics compare the beats tracked on the generated drums with the input's beats:
 `beat_f1` and `downbeat_f1` (`jdrum.metrics`, 70 ms window), plus the stem's level in dBFS.
 """
@@ -39,6 +42,12 @@ _TOP_K = flags.DEFINE_integer("top_k", None, "Keep the k likeliest tokens; 0 kee
 _OVERLAP = flags.DEFINE_integer("overlap", None, "Tokens shared by consecutive windows.")
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed: the same seed gives the same takes.")
 _MAX_RETRIES = flags.DEFINE_integer("max_retries", 2, "Re-samplings of a near-silent take.")
+_VOCODER = flags.DEFINE_enum(
+    "vocoder",
+    "auto",
+    list(pipeline.VOCODERS),
+    "auto: the run's vocoder/ if it has one, else Griffin-Lim; hifigan: the run's; griffin-lim.",
+)
 
 
 def input_files(paths: list[str]) -> list[pathlib.Path]:
@@ -104,15 +113,17 @@ def process(pipe, path: pathlib.Path, output: pathlib.Path, settings: dict, bar)
     return entry
 
 
-def sample(run: str, inputs: list[str], output: str, *, lm: str = "lm", **settings) -> dict:
+def sample(
+    run: str, inputs: list[str], output: str, *, lm: str = "lm", vocoder: str = "auto", **settings
+) -> dict:
     """Everything `main` does, callable from Python; returns the summary.
 
-    `settings`: num_samples (1), seed (0), max_retries (2), and temperature, top_p, top_k,
-    overlap (None: the LM run's `config.sampling`).
+    `vocoder`: see `pipeline.Pipeline`. `settings`: num_samples (1), seed (0), max_retries (2),
+    and temperature, top_p, top_k, overlap (None: the LM run's `config.sampling`).
     """
     output_dir = pathlib.Path(output)
     output_dir.mkdir(parents=True, exist_ok=True)
-    pipe = pipeline.Pipeline(run, lm_dir=lm)
+    pipe = pipeline.Pipeline(run, lm_dir=lm, vocoder=vocoder)
     settings = {"num_samples": 1, "seed": 0, "max_retries": 2, **settings}
     overrides = {k: settings.pop(k, None) for k in ("temperature", "top_p", "top_k", "overlap")}
     base = pipe.sampling.__dict__ | {k: v for k, v in overrides.items() if v is not None}
@@ -153,6 +164,7 @@ def main(argv):
             _INPUT.value,
             _OUTPUT.value,
             lm=_LM.value,
+            vocoder=_VOCODER.value,
             num_samples=_NUM_SAMPLES.value,
             seed=_SEED.value,
             max_retries=_MAX_RETRIES.value,

@@ -49,6 +49,9 @@ def test_official_run_directory_samples_end_to_end(official_dir, tmp_path):
     assert json.loads((run / "tracker.json").read_text())["tracker"] == "da2:tracker_da2.npz"
     pipe = pipeline.Pipeline(run)
     assert pipe.has_vocoder and pipe.lm.config.n_ctx == 256 and pipe.lm.config.beat == "low"
+    assert not pipeline.Pipeline(run, vocoder="griffin-lim").has_vocoder
+    with pytest.raises(ValueError, match="vocoder must be one of"):
+        pipeline.Pipeline(run, vocoder="melgan")
     song = synth.make_song(3, synth.SynthConfig(min_seconds=8, max_seconds=8))
     path = tmp_path / "song.wav"
     soundfile.write(path, song.drumless, audio.SAMPLE_RATE)

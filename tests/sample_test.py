@@ -82,6 +82,16 @@ def test_nothing_readable_is_an_error_exit(run, tmp_path):
     assert "skipped" in result.stderr.decode() + result.stdout.decode()
 
 
+def test_asking_for_a_vocoder_the_run_lacks_is_one_line(run, tmp_path):
+    command = [sys.executable, "-m", "jdrum.sample", f"--run={run}", f"--input={tmp_path}"]
+    command += [f"--output={tmp_path / 'out'}", "--vocoder=hifigan"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"jdrum.sample: {run}: no trained vocoder/ (vocoder='hifigan')"
+    )
+
+
 @pytest.mark.slow
 def test_five_minute_input(run, drumless, tmp_path):
     path = tmp_path / "long.wav"
