@@ -15,7 +15,7 @@
    `--eval_clips` clips of the test split (`<workdir>/evaluation.{json,csv}`: the Table-1
    metrics, and beat F1 of the generated drums against the songs' true beats).
 
-Sampling and evaluation make the drum audio with Griffin-Lim (`--vocoder`): at the demo's
+Sampling and evaluation make the drum audio with Griffin-Lim (`VOCODER`): at the demo's
 budget the tiny vocoder is far behind it (held-out mel L1 ~0.8 against ~0.1), and its audio
 blurs the drum onsets the beat tracker needs (measured: beat F1 of VQ-VAE round trips of the
 real drums 0.29 with Griffin-Lim, 0.06 with the tiny vocoder). `python -m jdrum.sample --run
@@ -39,15 +39,13 @@ from jdrum.trainers import lm, vocoder, vqvae
 
 # Demo LMs: (directory in the workdir, configs/lm.py variant).
 LMS = (("lm", "seq2seq_low"), ("lm_decoder_nobeat", "decoder_nobeat"))
+VOCODER = "griffin-lim"  # how the demo's samples become audio (see the module docstring)
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Where the demo writes its files.")
 _DATA_DIR = flags.DEFINE_string("data_dir", "data/tfds", "Where synthstems is built.")
 _DATASET = flags.DEFINE_string("dataset", "synthstems/demo", "Dataset NAME/CONFIG to build.")
 _NUM_CLIPS = flags.DEFINE_integer("num_clips", 3, "Held-out clips to write and plot.")
 _EVAL_CLIPS = flags.DEFINE_integer("eval_clips", 32, "Test clips to evaluate on (0: all).")
-_VOCODER = flags.DEFINE_enum(
-    "vocoder", "griffin-lim", ["griffin-lim", "hifigan"], "How samples become audio."
-)
 
 
 def pick_clips(source, num_clips: int) -> list[dict]:
@@ -168,7 +166,7 @@ def main(argv):
         out = os.path.join(_WORKDIR.value, "samples", name)
         print(f"Sampling {len(drumless_stems)} held-out songs with {name} into {out} ...")
         summary = sample.sample(
-            _WORKDIR.value, drumless_stems, out, lm=name, num_samples=2, vocoder=_VOCODER.value
+            _WORKDIR.value, drumless_stems, out, lm=name, num_samples=2, vocoder=VOCODER
         )
         reports.append(summary["report"])
 
@@ -181,7 +179,7 @@ def main(argv):
         _DATA_DIR.value,
         num_clips=_EVAL_CLIPS.value,
         output_dir=_WORKDIR.value,
-        vocoder=_VOCODER.value,
+        vocoder=VOCODER,
     )
     if "real_drums" in result:
         f1 = {run: result["runs"][run]["summary"]["true_beat_f1"]["mean"] for run in runs}
