@@ -51,11 +51,24 @@ def restore_latest(mngr: ocp.CheckpointManager, state, data_iterator=None):
 
 
 def restore_state(directory: str, state):
-    """The train state of the latest checkpoint under `directory` (for inference)."""
+    """The train state of the latest checkpoint under `directory` (for inference).
+
+    `state` is a template (arrays or `jax.ShapeDtypeStruct`s, e.g. from `jax.eval_shape`).
+    Leaves without a sharding are restored onto the first local device, so a run trained on
+    many devices or hosts loads on one.
+    """
     mngr = manager(directory)
     step = mngr.latest_step()
     if step is None:
         raise FileNotFoundError(f"{directory}: no checkpoint")
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+    def placed(leaf):
+        spec = ocp.utils.to_shape_dtype_struct(leaf)
+        if isinstance(spec, jax.ShapeDtypeStruct) and spec.sharding is None:
+            spec = jax.ShapeDtypeStruct(spec.shape, spec.dtype, sharding=device)
+        return spec
+
+    abstract = jax.tree.map(placed, state)
     restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
     return restored["state"]

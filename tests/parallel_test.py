@@ -228,13 +228,14 @@ def test_sharded_step_equals_single_device_step():
 # ---------------------------------------------------------------------------- two processes
 
 # stage -> arguments of `python -m jdrum.train` (besides workdir, data and the step counts)
-# for a run on the tiny dataset with a global batch of 4 (2 per process); "{token_run}" stands
-# for a run directory holding the dataset's token records. The stage's trainer module must have
-# `restore(workdir) -> train state`.
+# for a run on the tiny dataset with a global batch of 4 (2 per process); "{data_dir}" stands for
+# where the dataset is built and "{token_run}" for a run directory holding its token records.
+# The stage's trainer module must have `restore(workdir) -> train state`.
 TWO_PROCESS_ARGS = {
     "vqvae": [
         "--config=configs/vqvae_drums.py:tiny",
         "--config.data.dataset=synthstems/tiny",
+        "--config.data.data_dir={data_dir}",
         "--config.model.width=16",
         "--config.data.batch_size=4",
         "--config.data.stats_clips=4",
@@ -283,9 +284,8 @@ def _two_processes(stage, workdir, data_dir, num_steps, cache_dir, token_run) ->
     port = _free_port()
     command = [sys.executable, "-m", "jdrum.train", "--distributed"]
     command += [f"--coordinator_address=localhost:{port}", "--num_processes=2"]
-    command += [a.format(token_run=token_run) for a in TWO_PROCESS_ARGS[stage]]
-    command += [f"--workdir={workdir}"]
-    command += [f"--config.data.data_dir={data_dir}", f"--config.train.num_steps={num_steps}"]
+    command += [a.format(data_dir=data_dir, token_run=token_run) for a in TWO_PROCESS_ARGS[stage]]
+    command += [f"--workdir={workdir}", f"--config.train.num_steps={num_steps}"]
     command += ["--config.train.checkpoint_every=2", "--config.train.log_every=1"]
     command += ["--config.mesh.fsdp=2", "--config.mesh.fsdp_min_size=0"]
     env = _env(
