@@ -5,8 +5,8 @@
 
 Expect (tiny, synthstems/demo, 2 CPU cores, ~3-4 minutes of which ~1 is compilation; 300
 mel-L1-only steps, then 100 with the discriminators): the held-out loss-mel L1 (`eval/mel_l1`,
-natural-log mel of 8 whole validation clips; silence scores ~5.7) ends near 0.8 and is still
-falling (0.69 after 1,500 mel-only steps). Griffin-Lim on the same mels
+natural-log mel of 8 whole validation clips; silence scores ~5.7) ends near 0.73 and is still
+falling. Griffin-Lim on the same mels
 (`eval/griffin_lim_mel_l1`, 32 iterations) scores 0.11: it is given the exact STFT magnitudes
 and this L1 is its own objective, so it stays ahead on this metric at this budget
 (`eval/mel_l1_over_griffin_lim` ~7); the tiny vocoder is a smoke test of the stage, not a
