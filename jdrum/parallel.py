@@ -350,7 +350,8 @@ def check_step_equivalence(
 
     Returns:
       {"data=D,fsdp=F": {"state": difference of the final states, "metrics": largest
-      difference of the metrics of any step}}.
+      difference of the metrics of any step, "fields": {name: difference} per top-level
+      field of the state (e.g. "params", "opt_state")}}.
     """
 
     def run(mesh_config, devices):
@@ -370,5 +371,18 @@ def check_step_equivalence(
         results[f"data={mesh_config['data']},fsdp={mesh_config['fsdp']}"] = {
             "state": max_difference(reference_state, state),
             "metrics": max_difference(reference_metrics, metrics),
+            "fields": _field_differences(reference_state, state),
         }
     return results
+
+
+def _field_differences(reference: PyTree, other: PyTree) -> dict[str, float]:
+    """`max_difference` per top-level field (attribute, key or index) of two states."""
+    groups: dict[str, tuple[list, list]] = {}
+    paths = jax.tree_util.tree_leaves_with_path(jax.device_get(reference))
+    for (path, a), b in zip(paths, jax.tree.leaves(jax.device_get(other)), strict=True):
+        name = jax.tree_util.keystr(path[:1]).strip(".[]'\"") if path else ""
+        groups.setdefault(name, ([], []))
+        groups[name][0].append(a)
+        groups[name][1].append(b)
+    return {name: max_difference(a, b) for name, (a, b) in groups.items()}

@@ -26,6 +26,12 @@ from jdrum import data, parallel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOLERANCE = 1e-5  # float32, DESIGN §5.4
+# Adam's moments of the vocoder: its loss-mel gradients are sums of thousands of terms that
+# largely cancel (∝ 1 / mel in quiet bins; conv_post's bias gradient is a sum over every output
+# sample), so a differently ordered float32 sum changes them by up to ~5e-5 relative (measured
+# 2.3e-5 in mu after two steps on data=8). Its parameters, spectral-norm vectors and metrics
+# are held to TOLERANCE like every other stage's state.
+FIELD_TOLERANCE = {("vocoder", "generator_opt"): 1e-4, ("vocoder", "discriminator_opt"): 1e-4}
 NUM_STEPS = 3  # the first step has learning rate 0 (warm-up), so run a few
 
 
@@ -111,10 +117,8 @@ def _vocoder_case():
     """Tiny HiFi-GAN (one MPD period, one MSD scale): a mel-L1-only step, then an adversarial
     step, on global batches of 8 excerpts (decaying tones) of 1024 samples.
 
-    Two steps, not three: the loss-mel gradient (∝ 1 / mel in quiet bins) turns the float32
-    rounding of a differently ordered forward pass into relative gradient differences of
-    ~6e-6 per step, which Adam's moments accumulate (measured: 6.7e-6 after step 1, 5.6e-6
-    after step 2, 2.6e-5 after step 3, while the parameters stay within 3e-7).
+    Its optimizer moments get a looser bound (`FIELD_TOLERANCE`); the parameters stay
+    within 1e-6 of the single-device step.
     """
     from configs import hifigan_v1
     from jdrum.trainers import vocoder
@@ -221,8 +225,12 @@ def test_sharded_step_equals_single_device_step():
     for stage in stages:
         assert results[stage]["split_arrays"] > 0, stage  # fsdp=2 really splits the state
         for mesh in ("data=8,fsdp=1", "data=4,fsdp=2"):
-            for part, difference in results[stage][mesh].items():
-                assert difference <= TOLERANCE, (stage, mesh, part, difference)
+            result = results[stage][mesh]
+            assert result["metrics"] <= TOLERANCE, (stage, mesh, result["metrics"])
+            assert set(result["fields"]) >= {f for s, f in FIELD_TOLERANCE if s == stage}
+            for field, difference in result["fields"].items():
+                tolerance = FIELD_TOLERANCE.get((stage, field), TOLERANCE)
+                assert difference <= tolerance, (stage, mesh, field, difference)
 
 
 # ---------------------------------------------------------------------------- two processes
