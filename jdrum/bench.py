@@ -92,7 +92,7 @@ def bench_tracker(clip_length: int, repeats: int) -> None:
 def peak_flops(device, dtype: str) -> float | None:
     """Peak FLOP/s of one device for `dtype` (`--peak_tflops`, else `PEAK_TFLOPS`; None if
     unknown, e.g. on CPU)."""
-    if _PEAK.present and _PEAK.value:
+    if _PEAK.value:
         return _PEAK.value * 1e12
     for prefix, peaks in PEAK_TFLOPS.items():
         if device.device_kind.startswith(prefix):
@@ -193,19 +193,26 @@ def bench_lm(clip_length: int, repeats: int) -> None:
         _bench_lm_size("paper", clip_length, repeats)
 
 
-def _bench_lm_size(size: str, clip_length: int, repeats: int) -> None:
-    import jax.numpy as jnp
-
+def _window_lm(size: str, clip_length: int):
+    """(model, variables) of a randomly initialised seq2seq + low-beat LM ("tiny" or "paper")
+    whose window is one clip of `clip_length` samples."""
     from configs import lm as lm_configs
-    from jdrum import sampling
     from jdrum.trainers import lm
 
     config = lm_configs.get_config("seq2seq_low", "tiny" if size == "tiny" else None)
     config.model.n_ctx = clip_length // 1024  # the tokens of one clip
     config.model.block_len = config.model.n_ctx // 16
     model = lm.make_model(config.model)
+    return model, {"params": lm._initial_state(config, model).params}  # noqa: SLF001
+
+
+def _bench_lm_size(size: str, clip_length: int, repeats: int) -> None:
+    import jax.numpy as jnp
+
+    from jdrum import sampling
+
+    model, variables = _window_lm(size, clip_length)
     c = model.config
-    variables = {"params": lm._initial_state(config, model).params}  # noqa: SLF001
     key = jax.random.key(0)
     for batch in (1, 16):
         drumless = jnp.zeros((batch, c.n_ctx), jnp.int32)
@@ -265,17 +272,12 @@ def _bench_sampling(size: str, clip_length: int, repeats: int) -> None:
     import jax.numpy as jnp
 
     from configs import hifigan_v1, vqvae_drums
-    from configs import lm as lm_configs
     from jdrum import pipeline, sampling
-    from jdrum.trainers import lm, vocoder, vqvae
+    from jdrum.trainers import vocoder, vqvae
 
     tiny = "tiny" if size == "tiny" else None
-    lm_config = lm_configs.get_config("seq2seq_low", tiny)
-    lm_config.model.n_ctx = clip_length // 1024  # the tokens of one clip
-    lm_config.model.block_len = lm_config.model.n_ctx // 16
-    lm_model = lm.make_model(lm_config.model)
+    lm_model, lm_variables = _window_lm(size, clip_length)
     c = lm_model.config
-    lm_variables = {"params": lm._initial_state(lm_config, lm_model).params}  # noqa: SLF001
 
     vq_config = vqvae_drums.get_config(tiny)
     vq_model = vqvae.make_model(vq_config.model)

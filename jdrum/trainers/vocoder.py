@@ -89,7 +89,7 @@ class Models:
     mel_weight: float = 45.0
     feature_matching_weight: float = 2.0
     adversarial_weight: float = 1.0
-    discriminator_start: int = 0  # steps before it trained on the mel L1 alone
+    discriminator_start: int = 0  # first steps: the generator on the mel L1 alone
 
 
 def _dtype(name: str):
@@ -362,7 +362,8 @@ def train_step(state: TrainState, batch, models: Models):
                 + models.feature_matching_weight * matching
                 + models.mel_weight * mel_l1
             )
-            return total, {"adversarial": adversarial, "feature_matching": matching}
+            aux = {"adversarial": adversarial, "feature_matching": matching, "mel_l1": mel_l1}
+            return total, aux
 
         (g_loss, aux), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
         aux = {
@@ -373,9 +374,14 @@ def train_step(state: TrainState, batch, models: Models):
         return g_loss, fake_grad, (d_params, d_opt, spectral), aux
 
     def mel_only_update(_):
-        g_loss, fake_grad = jax.value_and_grad(lambda f: models.mel_weight * mel_l1_fn(f))(fake)
+        def g_loss_fn(fake_BxL):
+            mel_l1 = mel_l1_fn(fake_BxL)
+            return models.mel_weight * mel_l1, mel_l1
+
+        (g_loss, mel_l1), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
         zero = jnp.zeros((), g_loss.dtype)
         aux = {
+            "mel_l1": mel_l1,
             "adversarial": zero,
             "feature_matching": zero,
             "discriminator_loss": zero,
@@ -403,7 +409,6 @@ def train_step(state: TrainState, batch, models: Models):
     )
     metrics = {
         "loss": g_loss,
-        "mel_l1": mel_l1_fn(fake),
         **aux,
         "generator_grad_norm": optax.tree_utils.tree_norm(g_grads),
     }
@@ -421,6 +426,13 @@ def _vocode_and_score(generator, params, mel_BxMxT, pcm_BxL):
     fake_mel = losses.loss_mel(fake)
     l1 = jnp.mean(jnp.abs(losses.loss_mel(real) - fake_mel), axis=(1, 2))
     return fake_mel[0], l1
+
+
+@functools.lru_cache(maxsize=4)
+def _scorer(mesh):
+    """`_vocode_and_score` jitted for a mesh (None: default placement), shared by evaluators."""
+    out_shardings = None if mesh is None else parallel.replicated(mesh)
+    return jax.jit(_vocode_and_score, static_argnums=0, out_shardings=out_shardings)
 
 
 @jax.jit
@@ -449,10 +461,7 @@ class Evaluator:
         """`mesh`: the training mesh (the state's); every process evaluates the same clips,
         with the batches replicated over it."""
         self.config, self.generator, self.mels, self.mesh = config, generator, mels, mesh
-        out_shardings = None if mesh is None else parallel.replicated(mesh)
-        self._vocode_and_score = jax.jit(
-            _vocode_and_score, static_argnums=0, out_shardings=out_shardings
-        )
+        self._vocode_and_score = _scorer(mesh)
         source = data.data_source(config.data.dataset, "validation", config.data.data_dir)
         count = len(source)
         if config.eval.num_clips:
@@ -554,15 +563,16 @@ def train_and_evaluate(config, workdir: str) -> TrainState:
     )
 
 
-def _template(config, mesh=None) -> TrainState:
-    """The train state's structure (shapes and shardings on `mesh`, default one device;
-    nothing is initialised)."""
+def _abstract(config) -> TrainState:
+    """The train state's shapes and dtypes (nothing is initialised)."""
     models = make_models(config)
-    abstract = jax.eval_shape(lambda: _initial_state(config, models))
-    if mesh is None:
-        mesh = parallel.make_mesh({"data": 1, "fsdp": 1}, jax.devices()[:1])
-    min_size = config.mesh.fsdp_min_size if "mesh" in config else parallel.DEFAULT_FSDP_MIN_SIZE
-    shardings = parallel.state_shardings(abstract, mesh, min_size)
+    return jax.eval_shape(lambda: _initial_state(config, models))
+
+
+def _template(config, mesh) -> TrainState:
+    """The train state's structure with its shardings on `mesh` (nothing is initialised)."""
+    abstract = _abstract(config)
+    shardings = parallel.state_shardings(abstract, mesh, config.mesh.fsdp_min_size)
     return jax.tree.map(
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract, shardings
     )
@@ -571,7 +581,7 @@ def _template(config, mesh=None) -> TrainState:
 def restore(workdir: str) -> TrainState:
     """The latest train state of a vocoder run."""
     config = ml_collections.ConfigDict(common.read_config(workdir))
-    return checkpoint.restore_state(os.path.join(workdir, "checkpoints"), _template(config))
+    return checkpoint.restore_state(os.path.join(workdir, "checkpoints"), _abstract(config))
 
 
 def load(workdir: str) -> tuple[hifigan.Generator, dict]:
