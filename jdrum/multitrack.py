@@ -5,10 +5,11 @@ to list its tracks: `MultitrackBuilder.list_tracks(root)` returns a `Listing` of
 naming the audio files summed into its drum stem and into its drumless stem, plus the tracks it
 skipped and why. The base class checks every file before anything is written (a missing or
 unreadable file ends the build with a one-line `DatasetError` naming it), splits by recording
-(a canonical key shared by cross-dataset duplicates, so both copies of a song always fall in
-the same split), sums the stems and cuts clips with `jdrum.records.song_clips`. Skipped tracks
-are logged as one warning per reason and stored in the dataset's metadata, so a dataset built
-from an incomplete folder never looks complete.
+(a stable hash of a canonical key shared by cross-dataset duplicates, so both copies of a song
+always fall in the same split; a listing may instead give a track its dataset's own split,
+`Track.assigned_split`), sums the stems and cuts clips with `jdrum.records.song_clips`.
+Skipped tracks are logged as one warning per reason and stored in the dataset's metadata, so a
+dataset built from an incomplete folder never looks complete.
 """
 
 from __future__ import annotations
@@ -113,14 +114,26 @@ class Track:
     # The dataset's rule: skip (and count) the track if its files' lengths differ by more than
     # this; None: files legitimately differ (raw tracks) and are zero-padded to the longest.
     max_length_mismatch_s: float | None = 1.0
+    # The split the dataset itself gives this recording (MUSDB18's official test folder);
+    # None: the recording-level hash `hashed_split`. A union of datasets clears it.
+    assigned_split: str | None = None
+
+    def __post_init__(self):
+        if self.assigned_split not in (None, *records.SPLITS):
+            raise ValueError(f"{self.song_id}: unknown split {self.assigned_split!r}")
 
     @property
     def key(self) -> str:
         return canonical_key(self.song_id)
 
     @property
-    def split(self) -> str:
+    def hashed_split(self) -> str:
+        """The recording-level split: a stable hash of `split_key`, shared by duplicates."""
         return records.split_of(split_key(self.song_id))
+
+    @property
+    def split(self) -> str:
+        return self.assigned_split or self.hashed_split
 
 
 @dataclasses.dataclass
@@ -301,7 +314,7 @@ def log_skipped(name: str, listing: Listing) -> None:
 
 
 def by_split(tracks: Iterable[Track]) -> dict[str, list[Track]]:
-    """Tracks grouped by their recording-level split (every split, maybe empty)."""
+    """Tracks grouped by their split (`Track.split`; every split, maybe empty)."""
     out = collections.OrderedDict((split, []) for split in records.SPLITS)
     for track in tracks:
         out[track.split].append(track)

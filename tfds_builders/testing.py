@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 
 import tensorflow_datasets as tfds
@@ -30,6 +31,6 @@ def read_all(builder) -> dict[str, list[dict]]:
 
 
 def finished(data_dir, name: str) -> bool:
-    """Whether a test build of dataset `name` in `data_dir` looks complete."""
-    path = os.path.join(data_dir, name, "test", "1.0.0", "dataset_info.json")
-    return os.path.exists(path)
+    """Whether a test build of dataset `name` (any version) in `data_dir` looks complete."""
+    pattern = os.path.join(glob.escape(os.fspath(data_dir)), name, "test", "*", "dataset_info.json")
+    return bool(glob.glob(pattern))

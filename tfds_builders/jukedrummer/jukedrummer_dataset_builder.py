@@ -5,7 +5,8 @@ MedleyDB songs and 93 MixingSecret songs; a song present twice is kept once (by 
 MedleyDB / MixingSecret copy, whose per-instrument labels follow one drum policy; config
 `prefer_musdb` keeps the MUSDB18 copy instead) and the removals are counted. Every recording
 is split 80/10/10 by a stable hash of its canonical key, which both copies of a song share,
-so no recording can be in two splits however the datasets were built.
+so no recording can be in two splits however the datasets were built. A dataset's own split
+(MUSDB18's train/ and test/ folders, which the `musdb18` builder keeps) is not used here.
 
     python -m jdrum.build_dataset jukedrummer --manual_dir ~/data/jukedrummer --data_dir data/tfds
 
@@ -59,7 +60,8 @@ def usable_tracks(
     root: str, prefer_musdb: bool = False, clip_length: int = 0
 ) -> multitrack.Listing:
     """Tracks of every dataset found under `root`, checked, then deduplicated (a song whose
-    other copy is unusable keeps the copy that works)."""
+    other copy is unusable keeps the copy that works); every track is split by the recording
+    hash, whatever split its own dataset's listing gave it."""
     present = [name for name in SOURCES if os.path.isdir(os.path.join(root, name))]
     if not present:
         raise multitrack.DatasetError(
@@ -70,7 +72,7 @@ def usable_tracks(
         module = SOURCES[name]
         tracks = module.list_tracks(os.path.join(root, name))
         checked = multitrack.checked_listing(tracks, clip_length)
-        listing.tracks.extend(checked.tracks)
+        listing.tracks.extend(dataclasses.replace(t, assigned_split=None) for t in checked.tracks)
         for reason, ids in checked.skipped.items():
             listing.skipped.setdefault(f"{name}: {reason}", []).extend(ids)
     listing.tracks, duplicates = remove_duplicates(listing.tracks, prefer_musdb)

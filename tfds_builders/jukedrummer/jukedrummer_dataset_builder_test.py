@@ -5,7 +5,7 @@ import collections
 import numpy as np
 import pytest
 
-from jdrum import audio, multitrack
+from jdrum import audio, multitrack, records
 from tfds_builders import testing
 from tfds_builders.jukedrummer import jukedrummer_dataset_builder as jukedrummer
 from tfds_builders.medleydb import fake_data as fake_medleydb
@@ -50,6 +50,12 @@ def test_duplicates_are_removed_once_and_share_a_split(root, prefer_musdb):
         survivor = next(t for t in listing.tracks if t.song_id in (musdb_name, other_id))
         twin = multitrack.Track(musdb_name, "musdb18", (), ())
         assert survivor.split == twin.split  # whichever copy is kept, the split is the same
+    # The union splits every recording by the hash: MUSDB18's official folders do not leak in.
+    for track in listing.tracks:
+        assert track.assigned_split is None
+        assert track.split == records.split_of(multitrack.split_key(track.song_id))
+    musdb_test = set(fake_musdb18.SONGS["test"]) & set(ids)
+    assert musdb_test and any(t.split != "test" for t in listing.tracks if t.song_id in musdb_test)
     sources = {t.source for t in listing.tracks}
     assert sources == {"musdb18", "medleydb", "mixing_secret"}
     # Each dataset's own skips are reported under its name.
@@ -72,6 +78,7 @@ def test_build_merges_the_datasets(root, tmp_path):
             splits_of_song[song_id].add(split)
             track = tracks[song_id]
             assert record["source"].decode() == track.source
+            assert split == records.split_of(multitrack.split_key(song_id))  # not MUSDB's folders
     assert set(splits_of_song) == set(tracks)  # every usable recording has clips
     assert all(len(s) == 1 for s in splits_of_song.values())
     # drums + drumless is the sum of all the song's routed files (one song per dataset).

@@ -4,6 +4,11 @@ drums = the `drums` stem; drumless = vocals + bass + other (summed; the released
 the sum of the stems in the mp4 release). The `.stem.mp4` release is decoded with ffmpeg when
 it is installed; without it the build stops with a pointer to the wav release (MUSDB18-HQ).
 
+Splits follow MUSDB18's own folders (`official_split`): every song of test/ is in `test`; the
+songs of train/ are in `train`, except the ones whose recording hash (`records.split_of`, the
+hash every jdrum dataset splits by) falls in its validation tenth, which form `validation`
+(about 10 of the 100). The merged `jukedrummer` corpus ignores these and hashes every song.
+
     python -m jdrum.build_dataset musdb18 --manual_dir ~/data/musdb18hq --data_dir data/tfds
 """
 
@@ -13,7 +18,7 @@ import os
 
 import tensorflow_datasets as tfds
 
-from jdrum import multitrack
+from jdrum import multitrack, records
 
 SUBSETS = ("train", "test")
 DRUM_STEM = "drums"
@@ -37,8 +42,22 @@ def find_root(root: str) -> str:
     raise multitrack.DatasetError(f"{root}: no train/ or test/ folder (the MUSDB18 layout)")
 
 
+def official_split(subset: str, song: str) -> str:
+    """The split of `song` in MUSDB18's folder `subset` ("train" or "test").
+
+    test/ -> "test". train/ -> "validation" when the song's recording hash puts it in jdrum's
+    validation tenth (the split it has in every hash-split dataset), else "train": about 10 %
+    of the train songs, and the same ones whatever else is in the folder.
+    """
+    if subset == "test":
+        return "test"
+    hashed = records.split_of(multitrack.split_key(song))
+    return "validation" if hashed == "validation" else "train"
+
+
 def list_tracks(root: str) -> multitrack.Listing:
-    """Every song under `<root>/{train,test}`: a folder of wavs (HQ) or a `.stem.mp4` file."""
+    """Every song under `<root>/{train,test}`: a folder of wavs (HQ) or a `.stem.mp4` file,
+    with its `official_split`."""
     base = find_root(root)
     listing = multitrack.Listing(tracks=[])
     for subset in SUBSETS:
@@ -60,7 +79,14 @@ def list_tracks(root: str) -> multitrack.Listing:
             else:
                 continue
             # Decoded AAC streams may differ by a few frames; a second more is a broken file.
-            track = multitrack.Track(song, "musdb18", drums, drumless, max_length_mismatch_s=1.0)
+            track = multitrack.Track(
+                song,
+                "musdb18",
+                drums,
+                drumless,
+                max_length_mismatch_s=1.0,
+                assigned_split=official_split(subset, song),
+            )
             listing.tracks.append(track)
     return listing
 
@@ -68,8 +94,12 @@ def list_tracks(root: str) -> multitrack.Listing:
 class Builder(multitrack.MultitrackBuilder):
     """MUSDB18 / MUSDB18-HQ songs as drum / drumless clip pairs."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "2.0.0": "Splits follow MUSDB18's train/ and test/ folders; validation is the train "
+        "songs in the recording hash's validation tenth (was: 80/10/10 hash of every song).",
+    }
     BUILDER_CONFIGS = multitrack.default_configs()
     HOMEPAGE = "https://sigsep.github.io/datasets/musdb.html"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\

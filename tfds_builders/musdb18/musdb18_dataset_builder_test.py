@@ -1,4 +1,5 @@
-"""musdb18: fake HQ / nested / stem-mp4 folders, routing, malformed input, interrupted builds."""
+"""musdb18: fake HQ / nested / stem-mp4 folders, routing, official splits, malformed input,
+interrupted builds."""
 
 import collections
 import glob
@@ -57,8 +58,8 @@ def test_clips_are_the_stems_and_sum_to_all_stems(hq):
     for split, clips in by_split.items():
         for record in clips:
             name = record["song_id"].decode()
-            assert records.split_of(multitrack.split_key(name)) == split
             folder = next(root.glob(f"*/{glob.escape(name)}"))
+            assert musdb18.official_split(folder.parent.name, name) == split
             stems = {s: audio.load(folder / f"{s}.wav") for s in fake_data.STEMS}
             window = slice(int(record["start_sample"]), int(record["start_sample"]) + 2**16)
             drums = audio.from_pcm16(record["drums"])
@@ -79,6 +80,39 @@ def test_every_song_in_one_split_and_all_songs_present(hq):
     assert all(len(splits) == 1 for splits in songs.values())
     assert builder.info.metadata["num_tracks"] == len(expected)
     assert builder.info.metadata["skipped"] == {}
+
+
+def test_splits_are_the_official_folders_with_validation_from_train(hq):
+    _, _, by_split = hq
+    songs = {split: {r["song_id"].decode() for r in clips} for split, clips in by_split.items()}
+    assert songs["test"] == set(fake_data.SONGS["test"])  # the whole test folder, nothing else
+    assert songs["train"] | songs["validation"] == set(fake_data.SONGS["train"])
+    hashed = {n: records.split_of(multitrack.split_key(n)) for n in fake_data.SONGS["train"]}
+    assert songs["validation"] == {n for n, split in hashed.items() if split == "validation"}
+    # The fake's names fill all three splits, and one test song hashes outside `test`.
+    assert all(songs.values())
+    assert any(records.split_of(multitrack.split_key(n)) != "test" for n in songs["test"])
+
+
+def test_validation_is_the_hash_tenth_of_the_train_folder(tmp_path):
+    # Real MUSDB18 sizes (100 train, 50 test songs); only the listing is read, no audio.
+    for subset, count in (("train", 100), ("test", 50)):
+        for i in range(count):
+            (tmp_path / subset / f"Artist {i} - {subset.title()} Song {i}").mkdir(parents=True)
+    tracks = musdb18.list_tracks(str(tmp_path)).tracks
+    assert len(tracks) == 150
+    for track in tracks:
+        hashed = records.split_of(multitrack.split_key(track.song_id))
+        assert track.hashed_split == hashed
+        if "Test Song" in track.song_id:
+            assert track.split == "test"
+        else:  # the hash's validation tenth is validation, its train and test parts train
+            assert track.split == ("validation" if hashed == "validation" else "train")
+    validation = [t for t in tracks if t.split == "validation"]
+    assert 4 <= len(validation) <= 18  # about 10 % of the 100 train songs
+    assert any(t.hashed_split == "test" for t in tracks if t.split == "train")
+    with pytest.raises(ValueError, match="unknown split"):
+        multitrack.Track("x", "musdb18", (), (), assigned_split="valid")
 
 
 def test_stem_mp4_without_ffmpeg_points_to_the_wav_release(tmp_path, monkeypatch):
