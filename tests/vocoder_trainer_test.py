@@ -142,6 +142,21 @@ def test_vocode_falls_back_to_griffin_lim(tmp_path):
     assert vocode.vocode(mel[0]).shape == (t * 256,)
 
 
+def test_mel_to_magnitude_solves_the_least_squares_at_least_as_well_as_librosa():
+    import librosa
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=2**15) * np.exp(-np.arange(2**15) % 4410 / 500)).astype(np.float32)
+    target = np.power(10.0, np.asarray(audio.log_mel(x)), dtype=np.float32)
+    basis = audio.mel_filters(audio.DEFAULT_SPECTROGRAM).astype(np.float32)
+    ours = vocode.mel_to_magnitude(basis, target)
+    theirs = librosa.util.nnls(basis, target)
+    assert ours.shape == theirs.shape and ours.min() >= 0.0
+    residual = np.sum((basis @ ours - target) ** 2)
+    assert residual <= np.sum((basis @ theirs - target) ** 2)
+    assert np.linalg.norm(ours - theirs) < 0.1 * np.linalg.norm(theirs)
+
+
 def test_write_run_of_the_converted_reference_generator(tmp_path):
     if not FIXTURE.exists():
         pytest.skip(f"reference fixture missing: {FIXTURE} (the shared fixtures checkout)")
