@@ -375,6 +375,7 @@ def lm_config(state_dict: Mapping[str, Any], hps: Mapping[str, Any] | None = Non
         attn_order=8 if cross else 2,
         encoder=encoder,
         beat=beat,
+        high_dbn="reference",  # the DBN the reference's high-level LMs were trained with
         beat_features=int(shape("binfo_state_proj.w")[0]) if beat == "low" else 50,
         attn_mult=attn_width / width,
         mlp_mult=mlp_width / width,

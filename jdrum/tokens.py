@@ -3,7 +3,8 @@
 `tokenize(run, dataset, data_dir)` writes, for every split,
 `<run>/tokens/<dataset>/<split>.array_record`: one record per clip with `drum_codes`,
 `drumless_codes` (tokens,), the beat conditions at the token rate (`beat_low` (tokens, 50),
-`beat_mid`, `beat_high` (tokens,)) and the clip's ids; `token_source` reads them back.
+`beat_mid`, `beat_high` (tokens,): madmom's default DBN; `beat_high_reference`: the REFERENCE
+§4.3 DBN, for LMs with `high_dbn="reference"`) and the clip's ids; `token_source` reads them back.
 The command line is `python -m jdrum.tokenize`.
 """
 
@@ -54,10 +55,16 @@ class Tokenizer:
 def token_record(record: dict, drum_codes: np.ndarray, drumless_codes: np.ndarray) -> dict:
     """A clip record's token record: codes, beat conditions on the token grid, ids."""
     num_samples = len(record["drums"])
+    probabilities = np.asarray(record["beat_activation"], np.float32)
+    # The record's `beats` are madmom's default DBN on these activations (`records.beat_features`).
     beat = conditions.beat_conditions(
         np.asarray(record["beat_embedding"], np.float32),
-        np.asarray(record["beat_activation"], np.float32),
+        probabilities,
         num_samples,
+        beats_Nx2=np.asarray(record["beats"], np.float64),
+    )
+    high_reference = conditions.high_condition(
+        conditions.dbn_high_beats(probabilities), num_samples
     )
     return {
         "drum_codes": drum_codes.astype(np.int32),
@@ -65,6 +72,7 @@ def token_record(record: dict, drum_codes: np.ndarray, drumless_codes: np.ndarra
         "beat_low": beat["low"].astype(np.float16),
         "beat_mid": beat["mid"].astype(np.int8),
         "beat_high": beat["high"].astype(np.int8),
+        "beat_high_reference": high_reference.astype(np.int8),
         "song_id": _text(record["song_id"]),
         "source": _text(record["source"]),
         "clip_index": int(record["clip_index"]),

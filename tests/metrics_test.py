@@ -1,4 +1,5 @@
-"""jdrum.metrics: TrackEmb-MSE, Act-Entropy, B-F1, DB-F1 and their aggregation, known answers."""
+"""jdrum.metrics: TrackEmb-MSE, Act-Entropy, B-F1, DB-F1, CMLt, AMLt, tempo agreement and the
+bootstrap summaries, known answers."""
 
 import math
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from jdrum import metrics
+from jdrum.beat import dbn
 
 
 def _distributions(rng, num_frames=200):
@@ -71,35 +73,62 @@ def test_downbeat_f1_uses_only_the_downbeats():
     assert metrics.downbeat_f1(reference, shifted) == 0.0
 
 
-def test_clip_metrics_with_given_and_tracked_beats():
+def test_drum_metrics_with_given_and_decoded_beats():
     rng = np.random.default_rng(0)
     emb, probabilities = rng.normal(size=(300, 50)), _distributions(rng, 300)
     beats = _bars(2)
-    out = metrics.clip_metrics(emb, probabilities, emb, probabilities, beats, beats)
-    assert tuple(out) == metrics.METRIC_NAMES
-    assert out["trackemb_mse"] == 0.0 and out["beat_f1"] == 1.0 and out["downbeat_f1"] == 1.0
+    out = metrics.drum_metrics(emb, probabilities, emb, probabilities, beats, beats)
+    assert tuple(out) == metrics.DRUM_NAMES
+    assert out["trackemb_mse"] == 0.0 and out["drums_beat_f1"] == 1.0
+    assert out["drums_downbeat_f1"] == 1.0
 
-    # Without beats, the DBN tracks them: a clean 120 BPM 4/4 pattern on both sides.
-    p = np.full((600, 3), 0.02)
-    p[10::50, 2] = 0.9
-    p[10::200, 1], p[10::200, 2] = 0.9, 0.02
+    # Without beats, madmom's default DBN decodes them: a 120 BPM 4/4 pattern whose peaks
+    # (0.5) stay below the REFERENCE §4.3 DBN's threshold of 0.65.
+    p = np.full((1000, 3), 0.02)
+    p[10::50, 2] = 0.5
+    p[10::200, 1], p[10::200, 2] = 0.5, 0.02
     p[:, 0] = 1.0 - p[:, 1:].sum(-1)
-    out = metrics.clip_metrics(emb[:1], p, emb[:1], p)
-    assert out["beat_f1"] == 1.0 and out["downbeat_f1"] == 1.0
+    out = metrics.drum_metrics(emb[:1].repeat(1000, 0), p, emb[:1].repeat(1000, 0), p)
+    assert out["drums_beat_f1"] == 1.0 and out["drums_downbeat_f1"] == 1.0
+    assert len(dbn.decode(p)) == 20
 
 
-def test_summaries():
-    assert metrics.summarise([1.0, 2.0, 3.0]) == pytest.approx((2.0, math.sqrt(2 / 3)))
-    per_clip = [dict(beat_f1=1.0, act_entropy=0.5), dict(beat_f1=0.5, act_entropy=0.5)]
-    summary = metrics.summarise_clips(per_clip)
-    assert list(summary) == ["beat_f1", "act_entropy"]
-    assert summary["beat_f1"] == pytest.approx((0.75, 0.25))
-    assert summary["act_entropy"] == pytest.approx((0.5, 0.0))
-    assert (
-        metrics.format_summary(summary, digits=2)
-        == "beat_f1: 0.75 ± 0.25\nact_entropy: 0.50 ± 0.00"
-    )
-    with pytest.raises(ValueError, match="clip 1"):
-        metrics.summarise_clips([dict(a=1.0), dict(b=1.0)])
+def test_continuity_and_tempo_agreement():
+    beats = _bars(8)[:, 0]  # 120 BPM
+    assert metrics.continuity(beats, beats) == (1.0, 1.0)
+    # Double tempo: AMLt accepts it, CMLt does not.
+    double = np.sort(np.concatenate([beats, beats + 0.25]))
+    cmlt, amlt = metrics.continuity(beats, double)
+    assert cmlt == 0.0 and amlt > 0.95
+    assert metrics.continuity(beats, beats[:1]) == (0.0, 0.0)
+    assert metrics.tempo_agreement(beats, beats * 1.03) == (1.0, 1.0)  # within 4 %
+    assert metrics.tempo_agreement(beats, beats * 1.05) == (0.0, 0.0)
+    assert metrics.tempo_agreement(beats, double) == (0.0, 1.0)
+    assert metrics.tempo_agreement(beats, beats[::2]) == (0.0, 1.0)
+    assert metrics.tempo_agreement(beats, beats[::3]) == (0.0, 0.0)
+    assert metrics.tempo_agreement(beats, []) == (0.0, 0.0)
+    out = metrics.rhythm_metrics(_bars(8), _bars(8))
+    assert tuple(out) == metrics.RHYTHM_NAMES and set(out.values()) == {1.0}
+
+
+def test_summaries_have_bootstrap_intervals():
+    summary = metrics.summarise([1.0, 2.0, 3.0])
+    assert summary["mean"] == 2.0 and summary["count"] == 3
+    assert summary["std"] == pytest.approx(math.sqrt(2 / 3))
+    assert 1.0 <= summary["low"] < 2.0 < summary["high"] <= 3.0
+    assert metrics.summarise([0.5] * 10)["low"] == metrics.summarise([0.5] * 10)["high"] == 0.5
+    # The interval narrows with more songs and holds the true mean about 95 % of the time.
+    rng = np.random.default_rng(1)
+    widths, covered = [], 0
+    for n in (10, 40, 160):
+        low, high = metrics.bootstrap_interval(rng.normal(size=n))
+        widths.append(high - low)
+    assert widths[0] > widths[1] > widths[2]
+    for seed in range(200):
+        low, high = metrics.bootstrap_interval(
+            np.random.default_rng(seed).normal(size=30), num_resamples=500
+        )
+        covered += low <= 0.0 <= high
+    assert 0.88 <= covered / 200 <= 0.99
     with pytest.raises(ValueError):
         metrics.summarise([])

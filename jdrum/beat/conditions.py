@@ -14,8 +14,14 @@ Every level is a sequence on that token grid:
   floor(k T / n) (for T = 2378, n = 1024: frames 0, 2, 4, ..., 2375).
 * **mid** (n,) {0, 1}: peaks of max(P(beat), P(downbeat)) (scipy `find_peaks`, height 0.1,
   distance 7 frames, prominence 0.1) marked on the token that holds them.
-* **high** (n,) {0, 1, 2, ...}: the REFERENCE §4.3 DBN's beats marked with their position in the
-  bar (1 = downbeat), 0 elsewhere; the LM embeds `high_labels(high)` in {0, 1, 2}.
+* **high** (n,) {0, 1, 2, ...}: DBN beats marked with their position in the bar (1 = downbeat),
+  0 elsewhere; the LM embeds `high_labels(high)` in {0, 1, 2}. Which DBN is the LM's
+  `high_dbn` (`HIGH_DBNS`): "madmom" (the default of the high-level LMs jdrum trains: madmom's
+  default DBN, threshold 0.05, `jdrum.beat.dbn.decode`) or "reference" (the REFERENCE §4.3 DBN,
+  threshold 0.65, `dbn_high_beats`, for the reference's checkpoints). Measured on the drumless
+  stems of synthstems/demo's 73 test clips (3 s, 6.6 true beats each): the reference DBN finds
+  no beat in any of them (the drumless beat activation never reaches 0.65), madmom's default
+  6.2 beats per clip, beat F1 0.735 [0.67, 0.79] and downbeat F1 0.57 against the true beats.
 
 An event at time t s falls on token floor(floor(t 44100) / 1024); events on tokens >= n (or
 before 0) are dropped. The reference fixed n at 1024 and overflowed for longer inputs
@@ -31,6 +37,7 @@ import numpy as np
 import scipy.signal
 
 from jdrum.audio import SAMPLE_RATE
+from jdrum.beat import dbn
 
 TOKEN_HOP = 1024  # samples per LM token: 4 mel frames of 256 samples
 TRACKER_HOP = 441  # samples per beat-tracker frame
@@ -57,6 +64,9 @@ HIGH_DBN = dict(
     fps=TRACKER_FPS,
 )
 NUM_HIGH_LABELS = 3  # 0 none, 1 downbeat, 2 any other beat
+# The high level's DBN (an LM's `high_dbn`): madmom's defaults (`jdrum.beat.dbn.decode`) or the
+# REFERENCE §4.3 parameters above (`dbn_high_beats`), which the reference's checkpoints expect.
+HIGH_DBNS = ("madmom", "reference")
 
 # Beat times are frame / 100 in float; t * 44100 can land a hair below an exact sample count
 # (0.35 * 44100 = 15434.999...). This nudge, far below one sample, makes the sample index the exact
@@ -171,6 +181,21 @@ def dbn_high_beats(probabilities_Tx3) -> np.ndarray:
     return np.asarray(beats, np.float64).reshape(-1, 2)
 
 
+def high_beats(probabilities_Tx3, high_dbn: str = "madmom") -> np.ndarray:
+    """(n, 2) beats of the high level from the DBN named `high_dbn` (one of `HIGH_DBNS`)."""
+    if high_dbn == "madmom":
+        return dbn.decode(probabilities_Tx3)
+    if high_dbn == "reference":
+        return dbn_high_beats(probabilities_Tx3)
+    raise ValueError(f"high_dbn must be one of {', '.join(HIGH_DBNS)}, got {high_dbn!r}")
+
+
+def token_field(level: str, high_dbn: str = "madmom") -> str:
+    """The token-record field of a beat level: beat_low, beat_mid, beat_high (madmom DBN) or
+    beat_high_reference (REFERENCE §4.3 DBN)."""
+    return "beat_high_reference" if level == "high" and high_dbn == "reference" else f"beat_{level}"
+
+
 def high_condition(beats_Nx2, num_samples: int) -> np.ndarray:
     """Beats on the token grid: (num_tokens(num_samples),) int32, position in bar or 0.
 
@@ -198,7 +223,9 @@ def high_labels(high):
 # ------------------------------------------------------------------------------ all three
 
 
-def beat_conditions(embedding_TxD, probabilities_Tx3, num_samples: int) -> dict[str, np.ndarray]:
+def beat_conditions(
+    embedding_TxD, probabilities_Tx3, num_samples: int, high_dbn: str = "madmom", beats_Nx2=None
+) -> dict[str, np.ndarray]:
     """All three levels of one signal, from its beat-tracker outputs.
 
     The single entry point of the LM (inference) and the data builders (training records).
@@ -207,6 +234,8 @@ def beat_conditions(embedding_TxD, probabilities_Tx3, num_samples: int) -> dict[
       embedding_TxD: (T, 50) tracker embedding at 100 fps.
       probabilities_Tx3: (T, 3) tracker probabilities [non-beat, downbeat, beat].
       num_samples: length L of the signal the tracker ran on; T must be ceil(L / 441).
+      high_dbn: the DBN of the high level (`HIGH_DBNS`).
+      beats_Nx2: the beats that DBN gives on these probabilities, if already decoded.
 
     Returns:
       dict(low=(n, 50) float32, mid=(n,) int32 {0, 1}, high=(n,) int32 positions in the bar),
@@ -229,5 +258,8 @@ def beat_conditions(embedding_TxD, probabilities_Tx3, num_samples: int) -> dict[
     return dict(
         low=low_condition(embedding_TxD, n_tokens),
         mid=mid_condition(probabilities_Tx3, num_samples),
-        high=high_condition(dbn_high_beats(probabilities_Tx3), num_samples),
+        high=high_condition(
+            high_beats(probabilities_Tx3, high_dbn) if beats_Nx2 is None else beats_Nx2,
+            num_samples,
+        ),
     )

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jdrum.beat import conditions
 from jdrum.models import attention
 
 BEAT_KINDS = ("none", "low", "mid", "high")
@@ -75,6 +76,9 @@ class LMConfig:
     attn_order: int = 8  # prior layer pattern: 8 (with cross-attention) or 2
     encoder: bool = True  # seq2seq (drumless encoder) or decoder-only
     beat: str = "low"  # "none", "low", "mid" or "high"
+    # The high level's DBN (`jdrum.beat.conditions.HIGH_DBNS`): "madmom" (madmom's defaults,
+    # which find beats on drumless audio) or "reference" (REFERENCE §4.3, threshold 0.65).
+    high_dbn: str = "madmom"
     beat_features: int = 50  # width of the low-level beat embedding
     attn_mult: float = 0.25  # attention width = width · attn_mult
     mlp_mult: float = 1.0  # MLP hidden width = width · mlp_mult
@@ -89,6 +93,8 @@ class LMConfig:
     def __post_init__(self):
         if self.beat not in BEAT_KINDS:
             raise ValueError(f"beat {self.beat!r} is not one of {BEAT_KINDS}")
+        if self.high_dbn not in conditions.HIGH_DBNS:
+            raise ValueError(f"high_dbn {self.high_dbn!r} is not one of {conditions.HIGH_DBNS}")
         if self.remat_policy not in REMAT_POLICIES:
             raise ValueError(f"remat_policy {self.remat_policy!r} not in {list(REMAT_POLICIES)}")
         if self.n_ctx % self.block_len:

@@ -25,6 +25,7 @@ import optax
 from flax.training import train_state
 
 from jdrum import checkpoint, data, parallel, tokens
+from jdrum.beat import conditions
 from jdrum.models import transformer
 from jdrum.trainers import common
 
@@ -47,21 +48,25 @@ def token_run(config, workdir: str) -> str:
     return config.data.tokens or os.path.dirname(os.path.abspath(workdir))
 
 
-def batch_of(record: dict, beat: str) -> dict:
-    """A token record as model inputs: drum, drumless and (if used) beat arrays."""
+def batch_of(record: dict, beat: str, high_dbn: str = "madmom") -> dict:
+    """A token record as model inputs: drum, drumless and (if used) beat arrays (the high
+    level decoded by the DBN `high_dbn`, `conditions.HIGH_DBNS`)."""
     out = {
         "drum": np.asarray(record["drum_codes"], np.int32),
         "drumless": np.asarray(record["drumless_codes"], np.int32),
     }
     if beat != "none":
-        out["beat"] = np.asarray(record[f"beat_{beat}"], np.float32 if beat == "low" else np.int32)
+        field = conditions.token_field(beat, high_dbn)
+        out["beat"] = np.asarray(record[field], np.float32 if beat == "low" else np.int32)
     return out
 
 
 def _records(config, run: str, split: str, shuffle: bool, num_epochs: int | None, shard=None):
     source = tokens.token_source(run, config.data.dataset, split)
     ds = data.record_dataset(source, config.seed, shuffle, num_epochs, shard)
-    return ds.map(functools.partial(batch_of, beat=config.model.beat))
+    return ds.map(
+        functools.partial(batch_of, beat=config.model.beat, high_dbn=config.model.high_dbn)
+    )
 
 
 def _apply(model, params, batch, deterministic, rngs=None):
