@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import importlib
 import importlib.util
@@ -95,6 +96,85 @@ def data_source(name_config: str, split: str, data_dir: str | os.PathLike):
 
     register(name_config.split("/")[0])
     return tfds.data_source(name_config, split=split, data_dir=os.fspath(data_dir))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Song:
+    """A whole song (or an unbroken part of one) reassembled from its clip records."""
+
+    song_id: str  # the recording's id; "<id>@<start s>" for a part after a gap
+    start_sample: int  # where it starts in the recording
+    drums: np.ndarray  # (L,) float32
+    drumless: np.ndarray  # (L,) float32
+    true_beats: np.ndarray  # (n, 2) s from the start, position in the bar; (0, 2) if unknown
+
+    @property
+    def seconds(self) -> float:
+        return len(self.drums) / audio.SAMPLE_RATE
+
+
+def songs(source, max_songs: int = 0, shortest: bool = False) -> list[Song]:
+    """The songs of a split, reassembled whole from their clip records.
+
+    Clips of a song are laid out at their `start_sample` (overlapping clips hold the same audio)
+    and their true beats are merged. Whole songs are this, not a second copy in the dataset: it
+    works for every builder. What the clips do not cover is missing: the tail after the last
+    whole clip, and clips a builder dropped (`ClipConfig.drop_silent_drums`); a song with such
+    a gap gives one `Song` per unbroken part ("<id>@<start s>").
+
+    Args:
+      source: a split's records (`data_source`).
+      max_songs: the first `max_songs` songs by id; 0: all.
+      shortest: take the `max_songs` songs with the fewest clips instead (ties by id), for a
+        quick look; they are still returned in id order.
+
+    Returns:
+      Songs sorted by id (then start).
+    """
+    positions = collections.defaultdict(list)
+    for i in range(len(source)):
+        record = source[i]
+        positions[_text(record["song_id"])].append((int(record["start_sample"]), i))
+    song_ids = sorted(positions)
+    if shortest:
+        song_ids = sorted(song_ids, key=lambda song_id: len(positions[song_id]))
+    if max_songs:
+        song_ids = sorted(song_ids[:max_songs])
+    out = []
+    for song_id in song_ids:
+        clips = [source[i] for _, i in sorted(positions[song_id])]
+        parts = [[clips[0]]]
+        for clip in clips[1:]:
+            last = parts[-1][-1]
+            if int(clip["start_sample"]) > int(last["start_sample"]) + len(last["drums"]):
+                parts.append([])  # a gap
+            parts[-1].append(clip)
+        for part in parts:
+            out.append(_reassemble(song_id if len(parts) == 1 else None, part))
+    return out
+
+
+def _reassemble(song_id: str | None, clips: list[dict]) -> Song:
+    start = int(clips[0]["start_sample"])
+    end = max(int(c["start_sample"]) + len(c["drums"]) for c in clips)
+    stems = {key: np.zeros(end - start, np.float32) for key in ("drums", "drumless")}
+    beats = []
+    for clip in clips:
+        offset = int(clip["start_sample"]) - start
+        for key, stem in stems.items():
+            stem[offset : offset + len(clip[key])] = audio.from_pcm16(clip[key])
+        clip_beats = np.asarray(clip.get("true_beats", np.zeros((0, 2))), np.float64).reshape(-1, 2)
+        beats.append(clip_beats + [offset / audio.SAMPLE_RATE, 0.0])
+    beats = np.concatenate(beats)
+    # Overlapping clips repeat a beat (float32 times): keep one per millisecond.
+    _, first = np.unique(np.round(beats[:, 0], 3), return_index=True)
+    if song_id is None:
+        song_id = f"{_text(clips[0]['song_id'])}@{start / audio.SAMPLE_RATE:.1f}"
+    return Song(song_id, start, stems["drums"], stems["drumless"], beats[np.sort(first)])
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def clip_dataset(

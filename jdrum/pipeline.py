@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jdrum import audio, sampling, vocode
-from jdrum.beat import conditions, tracking
+from jdrum.beat import conditions, dbn, tracking
 from jdrum.trainers import lm as lm_trainer
 from jdrum.trainers import vqvae as vqvae_trainer
 
@@ -55,7 +55,7 @@ class Accompaniment:
     mix: np.ndarray  # (K, L) float32 input + drums
     codes: np.ndarray  # (K, S) int32 drum codes
     drumless_codes: np.ndarray  # (S,) int32
-    beat: dict  # the input's beat conditions {"low", "mid", "high"} and tracker outputs
+    beat: dict  # the input's conditions {"low", "mid", "high"}, tracker outputs and "beats"
     gains_db: np.ndarray  # (K,) gain applied to each raw drum take
     retries: list[int]  # re-samplings of each take (near-silent takes)
     silent: list[bool]  # takes still near-silent after the retries
@@ -123,18 +123,42 @@ class Pipeline:
 
     # --------------------------------------------------------------------------- stages
 
-    def drumless_codes(self, x_L: np.ndarray) -> np.ndarray:
-        """(S,) drumless codes of a signal (its first S·1024 samples)."""
-        model, variables, stats = self.vqvae["drumless"]
+    def codes(self, x_L: np.ndarray, stem: str = "drumless") -> np.ndarray:
+        """(S,) codes of a signal (its first S·1024 samples) from the `stem` VQ-VAE."""
+        model, variables, stats = self.vqvae[stem]
         usable = conditions.num_tokens(len(x_L)) * conditions.TOKEN_HOP
         codes = _encode(model, variables, stats.mean, stats.std, jnp.asarray(x_L[None, :usable]))
         return np.asarray(codes[0], np.int32)
 
     def beat(self, x_L: np.ndarray) -> dict:
-        """The tracker's outputs on the whole signal and the three condition levels."""
+        """The tracker's outputs on the whole signal, its beats (madmom's default DBN,
+        `dbn.decode`) and the three condition levels (the high level from the LM's
+        `high_dbn`)."""
         embedding, probabilities = self.tracker(np.asarray(x_L, np.float32)[None])
-        levels = conditions.beat_conditions(embedding[0], probabilities[0], len(x_L))
-        return {**levels, "embedding": embedding[0], "probabilities": probabilities[0]}
+        beats = dbn.decode(probabilities[0])
+        high_dbn = self.lm.config.high_dbn
+        levels = conditions.beat_conditions(
+            embedding[0],
+            probabilities[0],
+            len(x_L),
+            high_dbn,
+            beats if high_dbn == "madmom" else None,
+        )
+        return {
+            **levels,
+            "embedding": embedding[0],
+            "probabilities": probabilities[0],
+            "beats": beats,
+        }
+
+    def round_trip(self, drums_L: np.ndarray) -> np.ndarray:
+        """(L,) a drum stem through the drum VQ-VAE and the vocoder, at the stem's level: the
+        best this run's codes and audio can sound."""
+        drums_L = np.asarray(drums_L, np.float32)
+        raw = np.zeros_like(drums_L)
+        decoded = self.drum_audio(self.codes(drums_L, "drums")[None])[0]
+        raw[: len(decoded)] = decoded[: len(drums_L)]
+        return raw * (10 ** ((dbfs(drums_L) - dbfs(raw)) / 20)).astype(np.float32)
 
     def drum_audio(self, codes_KxS: np.ndarray) -> np.ndarray:
         """(K, S·1024) raw drum audio of drum codes (decoder, statistics, vocoder)."""
@@ -185,7 +209,7 @@ class Pipeline:
             raise ValueError(f"input of {len(x_L)} samples is shorter than one token (1024)")
         report = progress or (lambda *args: None)
         report("codes", 0, 1)
-        drumless_codes = self.drumless_codes(x_L)
+        drumless_codes = self.codes(x_L)
         report("beat", 0, 1)
         beat = self.beat(x_L)
         key = jax.random.key(seed)

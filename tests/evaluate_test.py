@@ -8,87 +8,121 @@ import math
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
 import tiny_run
 
-from jdrum import evaluate, metrics
+from jdrum import audio, data, evaluation, metrics
+from jdrum.beat import conditions
 
-NUM_CLIPS = 2
-ALL_METRICS = list(metrics.METRIC_NAMES) + list(evaluate.TRUE_BEAT_METRICS)
+NUM_SONGS = 2
+ROWS = ("run", "run", evaluation.CEILING, evaluation.ROUND_TRIP, evaluation.FLOOR, evaluation.FLOOR)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """(data_dir, run_dir): synthstems/tiny and a run with LMs `lm` and `lm_decoder_nobeat`."""
+    """(data_dir, run_dir): synthstems/tiny and a run with LMs `lm` and `lm_seq2seq_nobeat`."""
     data_dir = str(tmp_path_factory.mktemp("tfds"))
     tiny_run.build_dataset(data_dir)
     run = str(tmp_path_factory.mktemp("runs") / "tiny")
-    written = tiny_run.make_tiny_run(run, data_dir, ("seq2seq_low", "decoder_nobeat"))
-    assert written == {"lm": "seq2seq_low", "lm_decoder_nobeat": "decoder_nobeat"}
+    written = tiny_run.make_tiny_run(run, data_dir, ("seq2seq_low", "seq2seq_nobeat"))
+    assert written == {"lm": "seq2seq_low", "lm_seq2seq_nobeat": "seq2seq_nobeat"}
     return data_dir, run
 
 
 @pytest.fixture(scope="module")
 def evaluated(built, tmp_path_factory):
-    """(result, labels, output_dir) of one evaluation of both LMs on the first test clips."""
+    """(result, labels, output_dir) of one evaluation of both LMs on the first test songs,
+    with the REFERENCE §4.3 DBN made to fail: no metric may reach it."""
     data_dir, run = built
-    labels = [f"{run}:lm", f"{run}:lm_decoder_nobeat"]
+    labels = [f"{run}:lm", f"{run}:lm_seq2seq_nobeat"]
     output_dir = str(tmp_path_factory.mktemp("evaluation"))
-    result = evaluate.evaluate_runs(
-        labels, tiny_run.DATASET, "test", data_dir, num_clips=NUM_CLIPS, output_dir=output_dir
-    )
+    with mock.patch.object(conditions, "dbn_high_beats", side_effect=AssertionError("0.65 DBN")):
+        result = evaluation.evaluate_runs(
+            labels, tiny_run.DATASET, "test", data_dir, max_songs=NUM_SONGS, num_takes=2,
+            output_dir=output_dir,
+        )  # fmt: skip
     return result, labels, output_dir
 
 
-def test_every_metric_of_every_run_over_the_clips(evaluated):
-    result, labels, _ = evaluated
-    assert result["metrics"] == ALL_METRICS  # synthstems has true beats
-    assert list(result["runs"]) == labels
-    assert [result["runs"][label]["lm"] for label in labels] == ["lm", "lm_decoder_nobeat"]
-    for label in labels:
-        run = result["runs"][label]
-        assert run["num_clips"] == NUM_CLIPS and len(run["clips"]) == NUM_CLIPS
-        assert [clip["position"] for clip in run["clips"]] == list(range(NUM_CLIPS))
-        for clip in run["clips"]:
-            assert clip["song_id"].startswith("synthstems-")
-            assert len(clip["takes"]) == 1 and clip["silent_takes"] == 0
-            for name in ALL_METRICS:
-                assert math.isfinite(clip[name]), (label, name, clip[name])
-                assert clip[name] == clip["takes"][0][name]  # one take: its value
-            assert clip["trackemb_mse"] > 0 and clip["act_entropy"] > 0
-            for name in ("beat_f1", "downbeat_f1", *evaluate.TRUE_BEAT_METRICS):
-                assert 0.0 <= clip[name] <= 1.0
-        for name in ALL_METRICS:
-            values = [clip[name] for clip in run["clips"]]
-            stats = run["summary"][name]
-            assert stats["count"] == NUM_CLIPS
-            assert stats["mean"] == pytest.approx(np.mean(values))
-            assert stats["std"] == pytest.approx(np.std(values))
-    # The same clips for both runs; the real drums' tracking is scored once per clip.
-    songs = [[c["song_id"] for c in result["runs"][label]["clips"]] for label in labels]
-    assert songs[0] == songs[1]
-    real = result["real_drums"]
-    assert len(real["clips"]) == NUM_CLIPS
-    assert set(real["summary"]) == set(evaluate.TRUE_BEAT_METRICS)
-
-
-def test_table_has_a_row_per_run_and_a_column_per_metric(evaluated):
-    result, labels, _ = evaluated
-    lines = result["table"].splitlines()
-    header = lines[1]
-    for name in ALL_METRICS:
-        assert evaluate.TITLES[name] in header
-    for label in labels:
-        (row,) = [line for line in lines if line.startswith(label + " ")]
-        summary = result["runs"][label]["summary"]
-        assert row.split()[1] == str(NUM_CLIPS)
-        assert row.count("±") == len(ALL_METRICS)
-        assert (
-            f"{summary['trackemb_mse']['mean']:.4f} ± {summary['trackemb_mse']['std']:.4f}" in row
+def test_whole_songs_are_reassembled_from_their_clips(built):
+    data_dir, _ = built
+    source = evaluation.open_split(tiny_run.DATASET, "test", data_dir)
+    songs = data.songs(source)
+    clips = [source[i] for i in range(len(source))]
+    assert [s.song_id for s in songs] == sorted({c["song_id"].decode() for c in clips})
+    for song in songs:
+        own = [c for c in clips if c["song_id"].decode() == song.song_id]
+        assert song.start_sample == 0
+        end = max(int(c["start_sample"]) + len(c["drums"]) for c in own)
+        assert len(song.drums) == len(song.drumless) == end
+        for clip in own:
+            at = slice(int(clip["start_sample"]), int(clip["start_sample"]) + len(clip["drums"]))
+            np.testing.assert_array_equal(song.drums[at], audio.from_pcm16(clip["drums"]))
+            np.testing.assert_array_equal(song.drumless[at], audio.from_pcm16(clip["drumless"]))
+        # Every clip's true beats once (50 % overlapping clips share beats), in order.
+        times = np.concatenate(
+            [c["true_beats"][:, 0] + int(c["start_sample"]) / audio.SAMPLE_RATE for c in own]
         )
-    assert lines[-1].startswith("real drums vs true beats")
+        assert len(song.true_beats) == len(np.unique(np.round(times, 3)))
+        assert np.all(np.diff(song.true_beats[:, 0]) > 0)
+    assert len(data.songs(source, max_songs=1)) == 1
+    one = evaluation.load_songs(source, "clip", 3)
+    assert [s.song_id for s in one] == [
+        f"{c['song_id'].decode()}#{c['clip_index']}" for c in clips[:3]
+    ]
+
+
+def test_every_metric_of_every_row_over_the_songs(evaluated):
+    result, labels, _ = evaluated
+    assert result["metrics"] == list(metrics.METRIC_NAMES)
+    assert result["reference"] == "true beats" and result["unit"] == "song"
+    rows = result["rows"]
+    assert list(rows)[:2] == labels and tuple(r["kind"] for r in rows.values()) == ROWS
+    assert [rows[label]["lm"] for label in labels] == ["lm", "lm_seq2seq_nobeat"]
+    for label, row in rows.items():
+        assert row["num_songs"] == NUM_SONGS and len(row["songs"]) == NUM_SONGS
+        assert [song["position"] for song in row["songs"]] == list(range(NUM_SONGS))
+        for song in row["songs"]:
+            assert song["song_id"].startswith("synthstems-")
+            assert len(song["takes"]) == (2 if row["kind"] in ("run", "floor") else 1)
+            for name in metrics.METRIC_NAMES:
+                assert math.isfinite(song[name]), (label, name, song[name])
+                assert song[name] == pytest.approx(np.mean([t[name] for t in song["takes"]]))
+        for name in metrics.METRIC_NAMES:
+            values = [song[name] for song in row["songs"]]
+            stats = row["summary"][name]
+            assert stats["count"] == NUM_SONGS
+            assert stats["mean"] == pytest.approx(np.mean(values))
+            assert min(values) - 1e-9 <= stats["low"] <= stats["mean"] <= stats["high"]
+            assert stats["high"] <= max(values) + 1e-9
+    # The ceiling is the real drums against themselves on Table 1; they follow the true beats.
+    real = rows["real drums"]["summary"]
+    assert real["trackemb_mse"]["mean"] == 0.0 and real["drums_beat_f1"]["mean"] == 1.0
+    assert real["beat_f1"]["mean"] > 0.5
+    # The floor pairs song i with song i - 1: its takes are the run's, its references not.
+    floor = rows[f"{labels[0]} vs another song"]
+    assert [s["against"] for s in floor["songs"]] == [
+        rows[labels[0]]["songs"][i - 1]["song_id"] for i in range(NUM_SONGS)
+    ]
+
+
+def test_tables_have_a_line_per_row_and_a_column_per_metric(evaluated):
+    result, labels, _ = evaluated
+    table = result["table"]
+    rhythm, drums = table.split("\n\n")[1:]
+    for block, names in ((rhythm, metrics.RHYTHM_NAMES), (drums, metrics.DRUM_NAMES)):
+        lines = block.splitlines()
+        for name in names:
+            assert evaluation.TITLES[name] in lines[1]
+        for label, row in result["rows"].items():
+            (line,) = [line for line in lines if line.startswith(label + "  ")]
+            assert line.count("[") == len(names)
+            stats = row["summary"][names[0]]
+            assert f"{stats['mean']:.3f} [{stats['low']:.2f}, {stats['high']:.2f}]" in line
+    assert rhythm.startswith("Rhythm against the true beats")
 
 
 def test_json_and_csv_files(evaluated):
@@ -100,40 +134,40 @@ def test_json_and_csv_files(evaluated):
     with open(result["files"]["json"]) as f:
         saved = json.load(f)
     assert saved["dataset"] == tiny_run.DATASET and saved["split"] == "test"
-    assert saved["num_clips"] == NUM_CLIPS and saved["num_takes"] == 1
-    assert saved["runs"] == result["runs"]
+    assert saved["num_songs"] == NUM_SONGS and saved["num_takes"] == 2
+    assert saved["rows"] == json.loads(json.dumps(result["rows"]))
     assert "table" not in saved and "files" not in saved
     with open(result["files"]["csv"], newline="") as f:
-        rows = list(csv.DictReader(f))
-    expected = ["run", "run_dir", "lm", "clips", "takes"]
-    expected += [f"{name}_{stat}" for name in ALL_METRICS for stat in ("mean", "std")]
-    assert list(rows[0]) == expected
-    assert [row["run"] for row in rows] == labels
-    for row in rows:
-        summary = result["runs"][row["run"]]["summary"]
-        assert int(row["clips"]) == NUM_CLIPS and int(row["takes"]) == 1
-        for name in ALL_METRICS:
-            assert float(row[f"{name}_mean"]) == pytest.approx(summary[name]["mean"])
-            assert float(row[f"{name}_std"]) == pytest.approx(summary[name]["std"])
+        lines = list(csv.DictReader(f))
+    expected = ["row", "kind", "run_dir", "lm", "songs", "takes"]
+    expected += [f"{n}_{s}" for n in metrics.METRIC_NAMES for s in ("mean", "low", "high", "std")]
+    assert list(lines[0]) == expected
+    assert [line["row"] for line in lines] == list(result["rows"])
+    for line in lines:
+        summary = result["rows"][line["row"]]["summary"]
+        assert int(line["songs"]) == NUM_SONGS
+        for name in metrics.METRIC_NAMES:
+            for stat in ("mean", "low", "high"):
+                assert float(line[f"{name}_{stat}"]) == pytest.approx(summary[name][stat])
 
 
 def test_run_values_name_the_lm(built):
     _, run = built
-    assert evaluate.parse_run(run) == evaluate.RunSpec(run, run, "lm")
-    other = f"{run}:lm_decoder_nobeat"
-    assert evaluate.parse_run(other) == evaluate.RunSpec(other, run, "lm_decoder_nobeat")
-    assert evaluate.parse_run(run, "lm_decoder_nobeat").lm == "lm_decoder_nobeat"
+    assert evaluation.parse_run(run) == evaluation.RunSpec(run, run, "lm")
+    other = f"{run}:lm_seq2seq_nobeat"
+    assert evaluation.parse_run(other) == evaluation.RunSpec(other, run, "lm_seq2seq_nobeat")
+    assert evaluation.parse_run(run, "lm_seq2seq_nobeat").lm == "lm_seq2seq_nobeat"
 
 
 def test_missing_runs_are_clear_errors(built, tmp_path):
     data_dir, run = built
     missing = str(tmp_path / "nothing")
-    with pytest.raises(evaluate.EvaluationError, match=r"nothing: no such run directory$"):
-        evaluate.evaluate_runs([run, missing], tiny_run.DATASET, "test", data_dir)
-    with pytest.raises(evaluate.EvaluationError, match=r"has no lm_gone/ \(a run needs"):
-        evaluate.evaluate_runs([f"{run}:lm_gone"], tiny_run.DATASET, "test", data_dir)
-    with pytest.raises(evaluate.EvaluationError, match="named twice"):
-        evaluate.evaluate_runs([run, run], tiny_run.DATASET, "test", data_dir)
+    with pytest.raises(evaluation.EvaluationError, match=r"nothing: no such run directory$"):
+        evaluation.evaluate_runs([run, missing], tiny_run.DATASET, "test", data_dir)
+    with pytest.raises(evaluation.EvaluationError, match=r"has no lm_gone/ \(a run needs"):
+        evaluation.evaluate_runs([f"{run}:lm_gone"], tiny_run.DATASET, "test", data_dir)
+    with pytest.raises(evaluation.EvaluationError, match="named twice"):
+        evaluation.evaluate_runs([run, run], tiny_run.DATASET, "test", data_dir)
     # The command line: one line on stderr, no traceback.
     command = [sys.executable, "-m", "jdrum.evaluate", f"--run={missing}", "--dataset=synthstems"]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -147,30 +181,17 @@ def test_missing_runs_are_clear_errors(built, tmp_path):
 
 def test_missing_datasets_and_splits_are_clear_errors(built, tmp_path):
     data_dir, run = built
-    with pytest.raises(evaluate.EvaluationError, match=r"^synthstems/demo is not built in"):
-        evaluate.evaluate_runs([run], "synthstems/demo", "test", data_dir)
+    with pytest.raises(evaluation.EvaluationError, match=r"^synthstems/demo is not built in"):
+        evaluation.evaluate_runs([run], "synthstems/demo", "test", data_dir)
     assert not glob.glob(os.path.join(data_dir, "synthstems", "demo", "*", "features.json"))
-    with pytest.raises(evaluate.EvaluationError, match=r"has no split 'tset'; splits: train"):
-        evaluate.evaluate_runs([run], tiny_run.DATASET, "tset", data_dir)
-    with pytest.raises(evaluate.EvaluationError, match="unknown dataset 'nodata'"):
-        evaluate.evaluate_runs([run], "nodata", "test", data_dir)
-    with pytest.raises(evaluate.EvaluationError, match="num_takes >= 1"):
-        evaluate.evaluate_runs([run], tiny_run.DATASET, "test", data_dir, num_takes=0)
+    with pytest.raises(evaluation.EvaluationError, match=r"has no split 'tset'; splits: train"):
+        evaluation.evaluate_runs([run], tiny_run.DATASET, "tset", data_dir)
+    with pytest.raises(evaluation.EvaluationError, match="unknown dataset 'nodata'"):
+        evaluation.evaluate_runs([run], "nodata", "test", data_dir)
+    with pytest.raises(evaluation.EvaluationError, match="num_takes >= 1"):
+        evaluation.evaluate_runs([run], tiny_run.DATASET, "test", data_dir, num_takes=0)
 
 
-def test_true_beat_scores_and_take_means():
-    true = np.array([[0.5, 1], [1.0, 2], [1.5, 3], [2.0, 1]])
-    assert evaluate.true_beat_metrics(true, true) == {"true_beat_f1": 1.0, "true_downbeat_f1": 1.0}
-    shifted = evaluate.true_beat_metrics(true, true + [0.2, 0])  # beyond the 70 ms window
-    assert shifted == {"true_beat_f1": 0.0, "true_downbeat_f1": 0.0}
-    assert evaluate.true_beat_metrics(np.zeros((0, 2)), true) == {}  # no annotations
-    assert evaluate.true_beat_metrics(true, np.zeros((0, 2)))["true_beat_f1"] == 0.0
-    takes = [{"beat_f1": 0.5, "act_entropy": 1.0}, {"beat_f1": 1.0, "act_entropy": 3.0}]
-    assert evaluate._mean_over_takes(takes) == {"beat_f1": 0.75, "act_entropy": 2.0}
-    clips = [{"beat_f1": 0.0, "true_beat_f1": 1.0}, {"beat_f1": 1.0}]
-    assert evaluate.summarise(clips, ["beat_f1", "true_beat_f1", "absent"]) == {
-        "beat_f1": {"mean": 0.5, "std": 0.5, "count": 2},
-        "true_beat_f1": {"mean": 1.0, "std": 0.0, "count": 1},
-    }
-    seeds = {evaluate.clip_seed(0, i) for i in range(100)} | {evaluate.clip_seed(1, 0)}
-    assert len(seeds) == 101 and evaluate.clip_seed(0, 7) == evaluate.clip_seed(0, 7)
+def test_song_seeds():
+    seeds = {evaluation.song_seed(0, i) for i in range(100)} | {evaluation.song_seed(1, 0)}
+    assert len(seeds) == 101 and evaluation.song_seed(0, 7) == evaluation.song_seed(0, 7)

@@ -10,7 +10,12 @@ Build (array_record, no TensorFlow needed):
     python -m jdrum.build_dataset synthstems/tiny --data_dir data/tfds
 
 Configs: `tiny` (a few short songs, 2**17-sample clips, builds in seconds), `demo` (what
-`make demo` uses) and `default` (hundreds of songs, the paper's 2**20-sample clips, 50 % hop).
+`make demo` trains on), `default` (hundreds of songs, the paper's 2**20-sample clips, 50 % hop)
+and `eval`: 32 whole songs of 20-60 s for evaluation (`python -m jdrum.evaluate`), all in its
+`test` split, from seeds that no other config uses (its songs are in no training set). They
+cover every style and both meters, 9 of them change tempo or groove; consecutive 2**17-sample
+clips without overlap, silent drums kept and no beat features, so `jdrum.data.songs`
+reassembles each song whole (all but the last < 3 s).
 """
 
 from __future__ import annotations
@@ -29,15 +34,22 @@ class SynthstemsConfig(tfds.core.BuilderConfig):
     num_songs: int = 400
     min_seconds: float = 60.0
     max_seconds: float = 180.0
-    seed: int = 0
+    change_probability: float = 0.2  # songs with a tempo or groove change
+    seed: int = 0  # song i is synthesised from seed * 1_000_003 + i
     clip: records.ClipConfig = records.ClipConfig(tracker="madmom")
+    test_only: bool = False  # every song in `test` (an evaluation set), else the 80/10/10 hash
+    id_prefix: str = "synthstems"
 
     @property
     def synth_config(self) -> synth.SynthConfig:
-        return synth.SynthConfig(min_seconds=self.min_seconds, max_seconds=self.max_seconds)
+        return synth.SynthConfig(
+            min_seconds=self.min_seconds,
+            max_seconds=self.max_seconds,
+            change_probability=self.change_probability,
+        )
 
     def song_id(self, index: int) -> str:
-        return f"synthstems-{index:05d}"
+        return f"{self.id_prefix}-{index:05d}"
 
     def plan(self, index: int) -> synth.SongPlan:
         """The plan of song `index` (cheap: no audio is rendered)."""
@@ -75,6 +87,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             max_seconds=7.0,
             clip=records.ClipConfig(clip_length=2**17, hop_length=2**16, tracker="madmom"),
         ),
+        SynthstemsConfig(
+            name="eval",
+            description="32 held-out whole songs of 20-60 s (test split only) for evaluation.",
+            num_songs=32,
+            min_seconds=20.0,
+            max_seconds=60.0,
+            change_probability=0.3,
+            seed=1,
+            clip=records.ClipConfig(
+                clip_length=2**17, hop_length=2**17, drop_silent_drums=False, tracker="none"
+            ),
+            test_only=True,
+            id_prefix="synthstems-eval",
+        ),
     ]
     DEFAULT_CONFIG_NAME = "default"
 
@@ -86,9 +112,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing to download
-        by_split = {split: [] for split in records.SPLITS}
-        for index in range(self.builder_config.num_songs):
-            by_split[records.split_of(self.builder_config.song_id(index))].append(index)
+        config = self.builder_config
+        by_split = {split: [] for split in (("test",) if config.test_only else records.SPLITS)}
+        for index in range(config.num_songs):
+            split = "test" if config.test_only else records.split_of(config.song_id(index))
+            by_split[split].append(index)
         return {split: self._generate_examples(songs) for split, songs in by_split.items()}
 
     def _generate_examples(self, indices):

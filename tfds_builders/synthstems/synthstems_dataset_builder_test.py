@@ -104,3 +104,45 @@ def test_default_config_covers_styles_meters_and_changes():
     changes = collections.Counter(plan.change for plan in plans)
     assert changes["tempo"] > 0 and changes["groove"] > 0
     assert 0.1 <= (changes["tempo"] + changes["groove"]) / len(plans) <= 0.3
+
+
+def test_eval_config_is_a_held_out_set_of_whole_songs():
+    config = data.builder("synthstems/eval", "unused").builder_config
+    plans = [config.plan(i) for i in range(config.num_songs)]
+    assert len(plans) >= 24 and all(20.0 <= plan.duration_s <= 60.0 for plan in plans)
+    assert {style for plan in plans for style in plan.styles} == set(synth.STYLES)
+    assert {plan.meter for plan in plans} == {3, 4}
+    assert sum(plan.change is not None for plan in plans) >= 0.2 * len(plans)
+    # The demo's subset (the 8 shortest songs) has both meters and a tempo change.
+    shortest = sorted(plans, key=lambda plan: plan.duration_s)[:8]
+    assert {plan.meter for plan in shortest} == {3, 4}
+    assert "tempo" in {plan.change for plan in shortest}
+    # Seeds no training config uses, so no training split holds these songs.
+    seeds = {plan.seed for plan in plans}
+    for name in ("default", "demo", "tiny"):
+        other = data.builder(f"synthstems/{name}", "unused").builder_config
+        assert seeds.isdisjoint(other.plan(i).seed for i in range(other.num_songs))
+    # Every song in `test`; consecutive clips with silent drums kept, so songs reassemble.
+    assert config.test_only and config.clip.hop_length == config.clip.clip_length
+    assert not config.clip.drop_silent_drums
+    assert [config.song_id(i) for i in range(3)] == [f"synthstems-eval-0000{i}" for i in range(3)]
+
+
+def test_eval_songs_reassemble_whole_from_their_clips(tmp_path):
+    small = dict(name="eval_small", num_songs=2, min_seconds=4, max_seconds=6)
+    builder = data.builder("synthstems/eval", tmp_path, **small)
+    builder.download_and_prepare()
+    assert list(builder.info.splits) == ["test"]
+    songs = data.songs(builder.as_data_source(split="test"))
+    config = builder.builder_config
+    assert [song.song_id for song in songs] == [config.song_id(0), config.song_id(1)]
+    for index, song in enumerate(songs):
+        truth = synth.render_song(config.plan(index), config.synth_config)
+        length = len(truth.drums) // 2**17 * 2**17  # the whole clips
+        assert len(song.drums) == length
+        np.testing.assert_array_equal(
+            audio.to_pcm16(song.drums), audio.to_pcm16(truth.drums[:length])
+        )
+        np.testing.assert_allclose(song.drums + song.drumless, truth.mix[:length], atol=1.0 / 16384)
+        inside = truth.beats[np.round(truth.beats[:, 0] * SR) < length]
+        np.testing.assert_allclose(song.true_beats, inside, atol=1e-4)
