@@ -14,7 +14,7 @@ import time
 
 from absl import app, flags, logging
 
-from jdrum import data
+from jdrum import console, data
 
 _DATA_DIR = flags.DEFINE_string("data_dir", "data/tfds", "Where the built dataset is written.")
 _MANUAL_DIR = flags.DEFINE_string(
@@ -33,6 +33,7 @@ def main(argv):
         )
     import tensorflow_datasets as tfds
 
+    console.quiet_libraries(own_info=True)
     start = time.perf_counter()
     # Unknown names and broken dataset folders end in one line naming the problem, no trace.
     try:

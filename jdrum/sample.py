@@ -12,12 +12,17 @@ that cannot be read is reported and skipped; the others are still processed.
 The drum audio comes from the run's `vocoder/` when it has one, else from Griffin-Lim;
 `--vocoder griffin-lim` (or `hifigan`) picks one.
 
-Per-take metrics compare the beats tracked on the generated drums with the input's beats:
-`beat_f1` and `downbeat_f1` (`jdrum.metrics`, 70 ms window), plus the stem's level in dBFS.
+Per-take metrics compare the beats tracked on the generated drums with the beats tracked on
+the input, both by the madmom tracker and madmom's default DBN over the whole song
+(`MEASURE_TRACKER`, `jdrum.beat.dbn.decode`): `beat_f1`, `downbeat_f1` (70 ms), `cmlt`,
+`amlt`, `tempo` / `tempo_octave` (median inter-beat interval within 4 %, the second also at
+x2 or x1/2; `jdrum.metrics.rhythm_metrics`), plus the stem's level in dBFS. `--verbosity 0`
+shows the libraries' INFO lines (`jdrum.console`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import time
@@ -26,10 +31,11 @@ import numpy as np
 import tqdm
 from absl import app, flags
 
-from jdrum import audio, metrics, pipeline, report, sampling
-from jdrum.beat import conditions
+from jdrum import audio, console, metrics, pipeline, report, sampling
+from jdrum.beat import dbn, tracking
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff")
+MEASURE_TRACKER = "madmom"  # tracks the input's and the takes' beats for the summary
 
 _RUN = flags.DEFINE_string("run", None, "Run directory (vqvae_drums/, vqvae_drumless/, lm/ ...).")
 _INPUT = flags.DEFINE_multi_string("input", None, "Audio files or folders (repeatable).")
@@ -62,16 +68,21 @@ def input_files(paths: list[str]) -> list[pathlib.Path]:
     return files
 
 
-def take_metrics(pipe: pipeline.Pipeline, drums_L, input_beats_Nx2) -> tuple[dict, np.ndarray]:
-    """(metrics, beats (n, 2)) of one generated drum stem against the input's beats."""
-    _, probabilities = pipe.tracker(np.asarray(drums_L, np.float32)[None])
-    beats = conditions.dbn_high_beats(probabilities[0])
-    values = {
-        "beat_f1": metrics.beat_f1(input_beats_Nx2[:, 0], beats[:, 0]),
-        "downbeat_f1": metrics.downbeat_f1(input_beats_Nx2, beats),
-        "level_dbfs": float(pipeline.dbfs(drums_L)),
-    }
-    return values, beats
+def tracked_beats(x_L, drums_KxL) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(the input's beats (n, 2), [each take's beats]): `MEASURE_TRACKER` on the input and the
+    takes in one batch, then madmom's default DBN (`dbn.decode`) on each."""
+    stems = np.concatenate([np.asarray(x_L, np.float32)[None], drums_KxL])
+    tracker = dataclasses.replace(tracking.load(MEASURE_TRACKER), batch_size=len(stems))
+    _, probabilities = tracker(stems)
+    beats = [dbn.decode(p) for p in probabilities]
+    return beats[0], beats[1:]
+
+
+def take_metrics(drums_L, beats_Nx2, input_beats_Nx2) -> dict:
+    """The rhythm metrics (`metrics.rhythm_metrics`) of a take's beats against the input's,
+    and the take's level in dBFS."""
+    values = metrics.rhythm_metrics(input_beats_Nx2, beats_Nx2)
+    return {**values, "level_dbfs": float(pipeline.dbfs(drums_L))}
 
 
 def process(pipe, path: pathlib.Path, output: pathlib.Path, settings: dict, bar) -> dict:
@@ -91,20 +102,19 @@ def process(pipe, path: pathlib.Path, output: pathlib.Path, settings: dict, bar)
         max_retries=settings["max_retries"],
         progress=progress,
     )
-    input_beats = conditions.dbn_high_beats(result.beat["probabilities"])
+    progress("beats", 0, 1)
+    input_beats, take_beats = tracked_beats(x, result.drums)
     entry["beats"] = input_beats.tolist()
     for k in range(len(result.drums)):
-        progress("beats of take", k + 1, len(result.drums))
         names = {stem: f"{path.stem}_take{k}_{stem}.wav" for stem in ("drums", "mix")}
         audio.save(output / names["drums"], result.drums[k])
         audio.save(output / names["mix"], result.mix[k])
-        values, beats = take_metrics(pipe, result.drums[k], input_beats)
         entry["takes"].append(
             {
                 "take": k,
                 **names,
-                "beats": beats.tolist(),
-                "metrics": values,
+                "beats": take_beats[k].tolist(),
+                "metrics": take_metrics(result.drums[k], take_beats[k], input_beats),
                 "retries": result.retries[k],
                 "silent": result.silent[k],
                 "gain_db": float(result.gains_db[k]),
@@ -120,7 +130,14 @@ def sample(
 
     `vocoder`: see `pipeline.Pipeline`. `settings`: num_samples (1), seed (0), max_retries (2),
     and temperature, top_p, top_k, overlap (None: the LM run's `config.sampling`).
+
+    Raises:
+      ValueError: num_samples below 1 or max_retries below 0 (before anything is written).
     """
+    if settings.get("num_samples", 1) < 1:
+        raise ValueError(f"--num_samples must be at least 1, got {settings['num_samples']}")
+    if settings.get("max_retries", 2) < 0:
+        raise ValueError(f"--max_retries must be at least 0, got {settings['max_retries']}")
     output_dir = pathlib.Path(output)
     output_dir.mkdir(parents=True, exist_ok=True)
     pipe = pipeline.Pipeline(run, lm_dir=lm, vocoder=vocoder)
@@ -131,7 +148,12 @@ def sample(
     summary = {
         "run": run,
         "lm": lm,
-        "settings": {**settings, "sampling": base, "tracker": pipe.tracker_name},
+        "settings": {
+            **settings,
+            "sampling": base,
+            "tracker": pipe.tracker_name,
+            "measured_by": f"{MEASURE_TRACKER} tracker, madmom's default DBN",
+        },
         "vocoder": "hifigan" if pipe.has_vocoder else "griffin-lim",
         "inputs": [],
     }
@@ -158,6 +180,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not (_RUN.value and _INPUT.value and _OUTPUT.value):
         raise app.UsageError("--run, --input and --output are required")
+    console.quiet_libraries()
     try:
         summary = sample(
             _RUN.value,

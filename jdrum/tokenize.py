@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from jdrum import tokens
+from jdrum import console, tokens
 
 _RUN = flags.DEFINE_string("run", None, "Run directory holding vqvae_drums/ and vqvae_drumless/.")
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset NAME[/CONFIG] to tokenize.")
@@ -23,6 +23,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not _RUN.value or not _DATASET.value:
         raise app.UsageError("--run and --dataset are required")
+    console.quiet_libraries()
     counts = tokens.tokenize(_RUN.value, _DATASET.value, _DATA_DIR.value, _BATCH.value)
     print(f"{tokens.token_dir(_RUN.value, _DATASET.value)}: {counts}")
 

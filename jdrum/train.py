@@ -17,7 +17,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jdrum import parallel
+from jdrum import console, parallel
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Run configuration file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs, config).")
@@ -67,6 +67,7 @@ STAGES = {"lm": _lm, "tracker": _tracker, "vocoder": _vocoder, "vqvae": _vqvae}
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    console.quiet_libraries(own_info=True)
     if parallel.distributed_requested(_DISTRIBUTED.value):
         parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     config = _CONFIG.value

@@ -5,13 +5,15 @@ import json
 import shutil
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
 import soundfile
 import tiny_run
 
-from jdrum import audio, sample, synth
+from jdrum import audio, metrics, sample, synth
+from jdrum.beat import conditions
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +53,12 @@ def test_folder_with_a_corrupt_file_and_four_takes(run, drumless, tmp_path):
                 x, rate = soundfile.read(out / f"{name}_take{k}_{stem}.wav")
                 assert rate == audio.SAMPLE_RATE and len(x) == seconds * audio.SAMPLE_RATE
                 assert np.max(np.abs(x)) <= 1.0
+    # Each take's rhythm against the input's tracked beats (madmom's default DBN, which finds
+    # beats on the drumless input that the REFERENCE §4.3 DBN misses).
+    assert len(by_name["b"]["beats"]) >= 4
+    for take in by_name["b"]["takes"]:
+        assert set(take["metrics"]) == {*metrics.RHYTHM_NAMES, "level_dbfs"}
+        assert np.asarray(take["beats"]).reshape(-1, 2).shape[1] == 2
     takes = [soundfile.read(out / f"b_take{k}_drums.wav")[0] for k in range(4)]
     assert not np.allclose(takes[0], takes[1])  # different takes
     assert _summary(out)["inputs"][2]["error"] == by_name["c"]["error"]
@@ -71,6 +79,27 @@ def test_stereo_48k_mp3_from_the_command_line(run, drumless, tmp_path):
     assert entry["error"] is None and entry["seconds"] == pytest.approx(4.0, abs=0.1)
     x, rate = soundfile.read(out / "stereo_take0_mix.wav")
     assert rate == audio.SAMPLE_RATE and x.ndim == 1
+
+
+def test_the_reference_dbn_is_never_measured_with(run, drumless, tmp_path):
+    path = tmp_path / "song.wav"
+    soundfile.write(path, drumless[: 6 * audio.SAMPLE_RATE], audio.SAMPLE_RATE)
+    with mock.patch.object(conditions, "dbn_high_beats", side_effect=AssertionError("0.65 DBN")):
+        summary = sample.sample(run, [str(path)], str(tmp_path / "out"), max_retries=0)
+    (entry,) = summary["inputs"]
+    assert entry["error"] is None and len(entry["beats"]) >= 6  # 6 s at >= 60 BPM
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_fewer_than_one_take_is_a_one_line_error(run, tmp_path, value):
+    command = [sys.executable, "-m", "jdrum.sample", f"--run={run}", f"--input={tmp_path}"]
+    command += [f"--output={tmp_path / 'out'}", f"--num_samples={value}"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"jdrum.sample: --num_samples must be at least 1, got {value}"
+    ]
+    assert not (tmp_path / "out").exists()
 
 
 def test_nothing_readable_is_an_error_exit(run, tmp_path):

@@ -1,0 +1,59 @@
+"""What the terminal shows: progress bars and results, not library chatter.
+
+Entry points call `quiet_libraries()` at the start of `main`. Unless absl's own `--verbosity`
+(`-v`) flag is given, it hides
+
+* the libraries' INFO lines (TFDS's "Load dataset info", orbax's checkpoint lines, grain's), and
+  jdrum's own too unless `own_info` (`python -m jdrum.train` keeps its step and resume lines);
+* JAX's backend-probe warnings (e.g. "Unable to initialize backend 'tpu'", "An NVIDIA GPU may be
+  present on this machine, but a CUDA-enabled jaxlib is not installed");
+* mir_eval's "beats are empty" warnings (a side without beats scores 0, as documented in
+  `jdrum.metrics`).
+
+`--verbosity 0` (or `-v 0`) shows INFO again, `-v 1` debug lines; warnings of every other
+kind are always shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+from absl import flags
+from absl import logging as absl_logging
+
+QUIET_LOGGERS = ("jax._src.xla_bridge", "jax._src.compiler")  # JAX's backend probes
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class _OwnInfoOnly(logging.Filter):
+    """Passes warnings and errors, and lower levels only from jdrum's own files."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        own = os.path.abspath(record.pathname).startswith(_PACKAGE_DIR)
+        return record.levelno >= logging.WARNING or own
+
+
+def verbose_requested() -> bool:
+    """Whether absl's --verbosity flag was given on the command line."""
+    verbosity = flags.FLAGS["verbosity"] if "verbosity" in flags.FLAGS else None
+    return bool(verbosity is not None and verbosity.present)
+
+
+def quiet_libraries(own_info: bool = False, verbose: bool | None = None) -> None:
+    """Hides library chatter (see the module docstring) unless `verbose` (default: whether
+    `--verbosity` was given); `own_info` keeps jdrum's own INFO lines."""
+    if verbose is None:
+        verbose = verbose_requested()
+    if verbose:
+        return
+    if own_info:
+        handler = absl_logging.get_absl_handler()
+        if not any(isinstance(f, _OwnInfoOnly) for f in handler.filters):
+            handler.addFilter(_OwnInfoOnly())
+    else:
+        absl_logging.set_verbosity(absl_logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r".*beats are empty", category=UserWarning)

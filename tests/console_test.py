@@ -1,0 +1,67 @@
+"""jdrum.console: library chatter is hidden unless --verbosity is given; jdrum's own lines and
+every warning stay."""
+
+import logging
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SCRIPT = """
+import logging, sys, warnings
+from absl import app, flags
+from absl import logging as absl_logging
+from jdrum import console, metrics
+
+OWN = flags.DEFINE_bool("own", False, "")
+
+def main(argv):
+    console.quiet_libraries(own_info=OWN.value)
+    logging.getLogger("orbax").info("orbax chatter")
+    logging.getLogger("jax._src.xla_bridge").warning("Unable to initialize backend 'tpu'")
+    absl_logging.info("library info line")
+    metrics.beat_f1([1.0, 2.0], [])
+    logging.getLogger("orbax").warning("a real warning")
+    warnings.warn("another warning")
+    print("result line")
+
+app.run(main)
+"""
+
+
+def _run(*flags_):
+    command = [sys.executable, "-c", SCRIPT, *flags_]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_chatter_is_hidden_by_default(own):
+    done = _run(f"--own={own}")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout + done.stderr
+    assert "result line" in done.stdout
+    for chatter in ("orbax chatter", "initialize backend", "library info line", "are empty"):
+        assert chatter not in text, (chatter, text)
+    assert "a real warning" in text and "another warning" in text
+
+
+def test_verbosity_shows_it():
+    done = _run("--verbosity=0")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout + done.stderr
+    for line in ("library info line", "initialize backend", "are empty", "result line"):
+        assert line in text, (line, text)
+
+
+def test_own_info_lines_stay(tmp_path):
+    del tmp_path
+    from jdrum import console
+
+    record = logging.LogRecord("absl", logging.INFO, console.__file__, 1, "mine", None, None)
+    other = logging.LogRecord("absl", logging.INFO, warnings.__file__, 1, "theirs", None, None)
+    own_filter = console._OwnInfoOnly()
+    assert own_filter.filter(record) and not own_filter.filter(other)
