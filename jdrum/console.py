@@ -5,6 +5,7 @@ Entry points call `quiet_libraries()` at the start of `main`. Unless absl's own 
 
 * the libraries' INFO lines (TFDS's "Load dataset info", orbax's checkpoint lines, grain's), and
   jdrum's own too unless `own_info` (`python -m jdrum.train` keeps its step and resume lines);
+* TFDS's warnings (e.g. "Variant folder ... has no dataset_info.json" before a first build);
 * JAX's backend-probe warnings (e.g. "Unable to initialize backend 'tpu'", "An NVIDIA GPU may be
   present on this machine, but a CUDA-enabled jaxlib is not installed");
 * mir_eval's "beats are empty" warnings (a side without beats scores 0, as documented in
@@ -27,12 +28,21 @@ QUIET_LOGGERS = ("jax._src.xla_bridge", "jax._src.compiler")  # JAX's backend pr
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-class _OwnInfoOnly(logging.Filter):
-    """Passes warnings and errors, and lower levels only from jdrum's own files."""
+class _QuietFilter(logging.Filter):
+    """Drops TFDS's warnings (a first build's "Variant folder ... has no dataset_info.json"),
+    and with `own_only` every INFO line not from jdrum's own files."""
+
+    def __init__(self, own_only: bool):
+        super().__init__()
+        self.own_only = own_only
 
     def filter(self, record: logging.LogRecord) -> bool:
-        own = os.path.abspath(record.pathname).startswith(_PACKAGE_DIR)
-        return record.levelno >= logging.WARNING or own
+        path = os.path.abspath(record.pathname)
+        if f"{os.sep}tensorflow_datasets{os.sep}" in path and record.levelno < logging.ERROR:
+            return False
+        return (
+            record.levelno >= logging.WARNING or not self.own_only or path.startswith(_PACKAGE_DIR)
+        )
 
 
 def verbose_requested() -> bool:
@@ -48,11 +58,11 @@ def quiet_libraries(own_info: bool = False, verbose: bool | None = None) -> None
         verbose = verbose_requested()
     if verbose:
         return
-    if own_info:
-        handler = absl_logging.get_absl_handler()
-        if not any(isinstance(f, _OwnInfoOnly) for f in handler.filters):
-            handler.addFilter(_OwnInfoOnly())
-    else:
+    handler = absl_logging.get_absl_handler()
+    for old in [f for f in handler.filters if isinstance(f, _QuietFilter)]:
+        handler.removeFilter(old)
+    handler.addFilter(_QuietFilter(own_only=own_info))
+    if not own_info:
         absl_logging.set_verbosity(absl_logging.WARNING)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)

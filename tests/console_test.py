@@ -57,11 +57,17 @@ def test_verbosity_shows_it():
         assert line in text, (line, text)
 
 
-def test_own_info_lines_stay(tmp_path):
-    del tmp_path
+def test_own_info_lines_stay_and_tfds_warnings_go():
     from jdrum import console
 
-    record = logging.LogRecord("absl", logging.INFO, console.__file__, 1, "mine", None, None)
-    other = logging.LogRecord("absl", logging.INFO, warnings.__file__, 1, "theirs", None, None)
-    own_filter = console._OwnInfoOnly()
-    assert own_filter.filter(record) and not own_filter.filter(other)
+    def record(level, path):
+        return logging.LogRecord("absl", level, path, 1, "message", None, None)
+
+    tfds_file = os.path.join(os.sep, "x", "tensorflow_datasets", "core", "file_utils.py")
+    own_only = console._QuietFilter(own_only=True)
+    assert own_only.filter(record(logging.INFO, console.__file__))
+    assert not own_only.filter(record(logging.INFO, warnings.__file__))
+    assert own_only.filter(record(logging.WARNING, warnings.__file__))
+    assert not own_only.filter(record(logging.WARNING, tfds_file))
+    assert own_only.filter(record(logging.ERROR, tfds_file))
+    assert console._QuietFilter(own_only=False).filter(record(logging.INFO, warnings.__file__))
