@@ -8,6 +8,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.jdrum-installed
 PYTEST_ARGS ?=
+# make test runs the tests in TEST_WORKERS processes (pytest-xdist), a test file per process so
+# that module fixtures are built once; TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 
 .PHONY: install test test-slow lint format demo dataset clean
 
@@ -35,7 +38,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 test: lint
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)

@@ -61,7 +61,11 @@ def test_unigram_entropy_of_the_fake_tokens(token_run):
     assert lm.unigram_bits(config, token_run) == pytest.approx(float(-(p * np.log2(p)).sum()))
 
 
-@pytest.mark.parametrize("variant", ["seq2seq_low", "decoder_low"])
+# seq2seq_low (~3 min: ten prior layers) in `make test-slow`; decoder_low (three) runs the same
+# loop, evaluation and resume in `make test`.
+@pytest.mark.parametrize(
+    "variant", [pytest.param("seq2seq_low", marks=pytest.mark.slow), "decoder_low"]
+)
 def test_trains_below_the_unigram_entropy_and_resumes(token_run, tmp_path, variant):
     workdir = str(tmp_path / "lm")
     config = _config(token_run, variant, 200)

@@ -74,6 +74,7 @@ def kernel_name(tmp_path, monkeypatch):
     return KERNEL_NAME
 
 
+@pytest.mark.slow  # executes every cell: ~4.5 min on 2 cores
 def test_quickstart_executes(tmp_path, monkeypatch, kernel_name):
     from nbclient import NotebookClient
 

@@ -40,6 +40,8 @@ def official_dir(tmp_path_factory, load_reference):
     return root
 
 
+# ~2.5 min on 2 cores; convert_test converts the official layout in `make test`.
+@pytest.mark.slow
 def test_official_run_directory_samples_end_to_end(official_dir, tmp_path):
     run = tmp_path / "official_exp1"
     command = [sys.executable, "-m", "jdrum.convert", f"--official={official_dir}", "--exp=1"]

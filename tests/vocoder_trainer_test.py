@@ -50,6 +50,7 @@ def _tree_equal(a, b):
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(a), jax.device_get(b))
 
 
+@pytest.mark.slow  # ~2 min on 2 cores
 def test_trains_resumes_exactly_and_vocodes(data_dir, tmp_path):
     run = tmp_path / "run"
     workdir = str(run / "vocoder")

@@ -35,6 +35,8 @@ def _params(workdir):
     return jax.tree.map(np.asarray, variables), stats
 
 
+# ~2.5 min: tracker_trainer_test kills and resumes the same train loop in `make test`.
+@pytest.mark.slow
 def test_sigkilled_run_resumes_to_the_same_parameters(data_dir, tmp_path):
     config = "configs/vqvae_drums.py:tiny"
     steps, every = 30, "--config.train.checkpoint_every=3"
