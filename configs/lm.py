@@ -2,13 +2,14 @@
 
 Not a config file itself. Every variant takes `:tiny` (a CPU-sized model for the demo and tests:
 width 64, 10 prior layers, 3 encoder layers, 128-token windows of 16-token blocks, trained on
-the synthstems/demo tokens of `make demo` for 1,250 steps, about 6 minutes on 2 slow CPU cores).
+the synthstems/demo tokens of `make demo` for 625 steps, about 3 minutes on 2 slow CPU cores).
 
-Tiny figures (synthstems/demo, 160 songs, `make demo`'s VQ-VAEs): seq2seq_low's drums score beat
-F1 0.81 [0.54, 1.00] against the true beats of the 8 shortest synthstems/eval songs after 1,250
-steps and 0.80 [0.53, 1.00] after 2,500 (95 % bootstrap intervals over songs; the real drums
-0.93, drums against another song's beats 0.29), so the demo stops at 1,250. On 40 songs it
-over-fits after ~1,000 steps, and its samples do not follow the beat.
+Tiny figures (synthstems/demo, 160 songs, `make demo`'s VQ-VAEs; beat F1 against the true beats
+of the 8 shortest synthstems/eval songs, 95 % bootstrap intervals over songs): seq2seq_low's
+drums score 0.91 [0.76, 1.00] after 625 steps (seq2seq_nobeat 0.13 [0.07, 0.17]), 0.81
+[0.54, 1.00] after 1,250 and 0.80 [0.53, 1.00] after 2,500; the real drums 0.93, drums against
+another song's beats 0.30. Longer training buys nothing measurable, so the demo stops at 625.
+On 40 songs it over-fits after ~1,000 steps, and its samples do not follow the beat.
 
 The token records are read from `<config.data.tokens>/tokens/<dataset>/` (written by
 `python -m jdrum.tokenize --run DIR`); an empty `config.data.tokens` means the parent of the
@@ -77,8 +78,8 @@ def get_config(variant: str, arg: str | None) -> ml_collections.ConfigDict:
     config.opt = common.optimizer(lr=1e-3 if tiny else 3e-4, warmup_steps=100, clip=1.0)
 
     config.train = ml_collections.ConfigDict()
-    config.train.num_steps = 1_250 if tiny else 200_000
-    config.train.log_every = 50 if tiny else 200
+    config.train.num_steps = 625 if tiny else 200_000
+    config.train.log_every = 25 if tiny else 200
     config.train.eval_every = 625 if tiny else 5_000
     config.train.checkpoint_every = 625 if tiny else 5_000
 

@@ -5,8 +5,8 @@
 1. builds synthstems `demo` (the training songs) and `eval` (32 whole held-out songs of
    20-60 s from seeds no training config uses) into `--data_dir` (once; later runs reuse them);
 2. writes `<workdir>/stems/*.wav` (drums, drumless and mix of the `--num_songs` shortest
-   held-out songs) and `<workdir>/mels.png` (their log-mel spectrograms with the true beats,
-   downbeats bold);
+   held-out songs, default 1) and `<workdir>/mels.png` (their log-mel spectrograms with the
+   true beats, downbeats bold);
 3. trains the two tiny VQ-VAEs (`<workdir>/vqvae_drums`, `<workdir>/vqvae_drumless`) and
    tokenizes the training set (`<workdir>/tokens/`);
 4. trains two tiny LMs that differ in one thing, the beat: seq2seq + low-level beat
@@ -48,7 +48,7 @@ EVAL_DATASET = "synthstems/eval"
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Where the demo writes its files.")
 _DATA_DIR = flags.DEFINE_string("data_dir", "data/tfds", "Where synthstems is built.")
 _DATASET = flags.DEFINE_string("dataset", "synthstems/demo", "Training dataset NAME/CONFIG.")
-_NUM_SONGS = flags.DEFINE_integer("num_songs", 3, "Shortest held-out songs to write and sample.")
+_NUM_SONGS = flags.DEFINE_integer("num_songs", 1, "Shortest held-out songs to write and sample.")
 _EVAL_SONGS = flags.DEFINE_integer("eval_songs", 8, "Shortest held-out songs to evaluate (0: all).")
 
 
