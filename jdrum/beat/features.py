@@ -45,7 +45,7 @@ def _chains():
             processors.SequentialProcessor(
                 (
                     audio.signal.FramedSignalProcessor(frame_size=frame_size, fps=FPS),
-                    audio.stft.ShortTimeFourierTransformProcessor(),
+                    _stft,
                     audio.spectrogram.FilteredSpectrogramProcessor(
                         num_bands=num_bands, fmin=30, fmax=17000, norm_filters=True
                     ),
@@ -58,6 +58,31 @@ def _chains():
         )
     signal = audio.signal.SignalProcessor(num_channels=1, sample_rate=SAMPLE_RATE)
     return signal, tuple(chains)
+
+
+def _stft(frames):
+    """madmom's `ShortTimeFourierTransformProcessor()` on a float signal with one batched FFT.
+
+    madmom (without pyfftw) calls `scipy.fftpack.fft` once per frame, over half of the
+    feature time; this is the same complex64 STFT object (the Hann-windowed frames' first
+    frame_size / 2 bins) from one `np.fft.rfft` over all frames.
+    """
+    from jdrum.beat.madmom_compat import madmom
+
+    if np.issubdtype(frames.signal.dtype, np.integer):
+        raise TypeError("expected a float signal (madmom scales integer signals' windows)")
+    frame_size = frames.frame_size
+    window = np.hanning(frame_size)
+    frames_TxN = np.stack([frames[i] for i in range(len(frames))]) if len(frames) else None
+    if frames_TxN is None:
+        frames_TxN = np.zeros((0, frame_size), np.float32)
+    spectrum = np.fft.rfft(frames_TxN * window, axis=1)[:, : frame_size >> 1]
+    stft = np.asarray(spectrum, madmom.audio.stft.STFT_DTYPE).view(
+        madmom.audio.stft.ShortTimeFourierTransform
+    )
+    stft.frames, stft.window, stft.fft_window = frames, window, window
+    stft.fft_size, stft.circular_shift, stft.include_nyquist = frame_size, False, False
+    return stft
 
 
 def madmom_features(audio: np.ndarray) -> np.ndarray:
