@@ -21,7 +21,7 @@ _MANUAL_DIR = flags.DEFINE_string(
     "manual_dir", None, "Folder holding a downloaded dataset (for builders that need one)."
 )
 _NUM_WORKERS = flags.DEFINE_integer(
-    "num_workers", None, "Multitrack builders: processes that load and cut songs in parallel."
+    "num_workers", 1, "Processes that load (or render) and cut songs in parallel.", lower_bound=1
 )
 
 
@@ -37,8 +37,7 @@ def main(argv):
     start = time.perf_counter()
     # Unknown names and broken dataset folders end in one line naming the problem, no trace.
     try:
-        overrides = {} if _NUM_WORKERS.value is None else {"num_workers": _NUM_WORKERS.value}
-        builder = data.builder(argv[1], _DATA_DIR.value, **overrides)
+        builder = data.builder(argv[1], _DATA_DIR.value, num_workers=_NUM_WORKERS.value)
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=_MANUAL_DIR.value)
         )

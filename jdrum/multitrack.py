@@ -15,9 +15,7 @@ dataset built from an incomplete folder never looks complete.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import dataclasses
-import multiprocessing
 import os
 import re
 import shutil
@@ -29,7 +27,7 @@ import soundfile
 import tensorflow_datasets as tfds
 from absl import logging
 
-from jdrum import audio, records
+from jdrum import audio, parallel, records
 
 
 class DatasetError(ValueError):
@@ -283,15 +281,11 @@ def track_clips(track: Track, clip: records.ClipConfig) -> list[tuple[str, dict]
 
 def generate_clips(tracks: Iterable[Track], clip: records.ClipConfig, num_workers: int = 1):
     """(key, record) pairs of every track, loading `num_workers` tracks in parallel processes."""
-    if num_workers <= 1:
-        for track in tracks:
-            yield from track_clips(track, clip)
-        return
-    # "spawn": the workers run jax (the silence test), which must not be forked.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=context) as pool:
-        for clips in pool.map(track_clips, tracks, [clip] * len(tracks)):
-            yield from clips
+    tracks = list(tracks)
+    for clips in parallel.process_map(
+        track_clips, tracks, [clip] * len(tracks), num_workers=num_workers
+    ):
+        yield from clips
 
 
 def checked_listing(listing: Listing, clip_length: int = 0) -> Listing:
@@ -329,7 +323,6 @@ class MultitrackConfig(tfds.core.BuilderConfig):
     """Clip settings plus how tracks are checked and loaded."""
 
     clip: records.ClipConfig = records.ClipConfig()
-    num_workers: int = 1  # processes loading tracks in parallel (see each builder's README)
 
 
 def default_configs(config_class=MultitrackConfig, **overrides) -> list[MultitrackConfig]:
@@ -350,7 +343,9 @@ def default_configs(config_class=MultitrackConfig, **overrides) -> list[Multitra
     ]
 
 
-class MultitrackBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class MultitrackBuilder(
+    records.ParallelBuild, tfds.core.GeneratorBasedBuilder, skip_registration=True
+):
     """Base of the builders over a downloaded multitrack dataset in `manual_dir`.
 
     A subclass sets `VERSION`, `BUILDER_CONFIGS`, `MANUAL_DOWNLOAD_INSTRUCTIONS` and implements
@@ -396,4 +391,4 @@ class MultitrackBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
 
     def _generate_examples(self, tracks):
         config = self.builder_config
-        yield from generate_clips(tracks, config.clip, config.num_workers)
+        yield from generate_clips(tracks, config.clip, self.num_workers)

@@ -21,14 +21,19 @@ batch)` takes the process-local NumPy batch and makes it a global array (`global
 Many hosts: `initialize_distributed` (called by `jdrum.train` under `--distributed`) joins the
 processes; every process then runs the same program, reads its own shard of the records and
 passes its part of every global batch.
+
+One host, many cores: `process_map` runs independent jobs (songs of a dataset build, the
+demo's two VQ-VAEs or two LMs) in parallel processes.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import math
+import multiprocessing
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -44,6 +49,21 @@ DEFAULT_FSDP_MIN_SIZE = 2**18  # arrays smaller than this (1 MiB of float32) sta
 ENV_DISTRIBUTED = "JDRUM_DISTRIBUTED"
 
 PyTree = Any
+
+
+def process_map(fn: Callable, *iterables: Iterable, num_workers: int = 1) -> Iterator:
+    """`map(fn, *iterables)`, in order, in `num_workers` processes (here when <= 1).
+
+    The processes are spawned, not forked (a forked JAX runtime deadlocks), so `fn` and its
+    arguments must pickle: a module-level function of plain values. An exception in a job is
+    raised here.
+    """
+    if num_workers <= 1:
+        yield from map(fn, *iterables)
+        return
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=context) as pool:
+        yield from pool.map(fn, *iterables)
 
 
 def _field(mesh_config, name: str, default):

@@ -55,3 +55,14 @@ def test_unknown_dataset_is_one_clear_line(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert "unknown dataset 'nosuchset'" in last and "synthstems" in last
     assert "Traceback" not in result.stderr
+
+
+def test_num_workers_reaches_the_builder(tmp_path):
+    """`--num_workers` is a build setting: the named config builds (here: finds no download),
+    in the dataset's usual folder, instead of failing on a changed config."""
+    result = _run("musdb18", "--data_dir", str(tmp_path), "--num_workers", "2",
+                  "--manual_dir", str(tmp_path / "missing"))  # fmt: skip
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "missing: empty or missing folder; musdb18 expects a download" in last, last
+    assert data.builder("musdb18", tmp_path, num_workers=2).num_workers == 2

@@ -13,10 +13,20 @@ from jdrum import multitrack, records
 SMALL_CLIP = records.ClipConfig(clip_length=2**16, hop_length=2**15)
 
 
-def build(builder_class, manual_dir, data_dir, config_class=multitrack.MultitrackConfig, **kw):
-    """Builds `builder_class` from the folder `manual_dir` with a "test" config of SMALL_CLIP."""
+def build(
+    builder_class,
+    manual_dir,
+    data_dir,
+    config_class=multitrack.MultitrackConfig,
+    num_workers: int = 1,
+    **kw,
+):
+    """Builds `builder_class` from the folder `manual_dir` with a "test" config of SMALL_CLIP
+    (`kw`: more config fields) in `num_workers` processes."""
     config = config_class(name="test", clip=SMALL_CLIP, **kw)
-    builder = builder_class(config=config, data_dir=str(data_dir), file_format="array_record")
+    builder = builder_class(
+        config=config, data_dir=str(data_dir), file_format="array_record", num_workers=num_workers
+    )
     download_config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
     builder.download_and_prepare(download_config=download_config)
     return builder

@@ -22,7 +22,7 @@ import os
 
 import tensorflow_datasets as tfds
 
-from jdrum import multitrack
+from jdrum import multitrack, records
 from tfds_builders.medleydb import medleydb_dataset_builder as medleydb
 from tfds_builders.mixing_secret import mixing_secret_dataset_builder as mixing_secret
 from tfds_builders.musdb18 import musdb18_dataset_builder as musdb18
@@ -90,8 +90,11 @@ class JukedrummerConfig(multitrack.MultitrackConfig):
 class Builder(multitrack.MultitrackBuilder):
     """The merged JukeDrummer training corpus."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": records.RAW_BYTES_NOTE,
+    }
     BUILDER_CONFIGS = multitrack.default_configs(JukedrummerConfig) + [
         JukedrummerConfig(
             name="prefer_musdb",

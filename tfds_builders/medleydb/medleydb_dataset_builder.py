@@ -25,7 +25,7 @@ import tensorflow_datasets as tfds
 import yaml
 from absl import logging
 
-from jdrum import multitrack
+from jdrum import multitrack, records
 
 SOURCE = "medleydb"
 # Folders that hold the track folders (the medleydb package's `Audio/`, the Zenodo archives'
@@ -312,8 +312,11 @@ def list_tracks(root: str) -> multitrack.Listing:
 class Builder(multitrack.MultitrackBuilder):
     """MedleyDB multitracks as drum / drumless clip pairs, routed by stem label."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": records.RAW_BYTES_NOTE,
+    }
     BUILDER_CONFIGS = multitrack.default_configs()
     HOMEPAGE = "https://medleydb.weebly.com"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\

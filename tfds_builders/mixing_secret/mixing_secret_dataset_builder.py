@@ -34,7 +34,7 @@ import tensorflow_datasets as tfds
 import yaml
 from absl import logging
 
-from jdrum import multitrack
+from jdrum import multitrack, records
 
 SOURCE = "mixing_secret"
 METADATA_DIR = "metadata"
@@ -433,10 +433,11 @@ def _warn_unknown_folders(root: str, song_ids: list[str]) -> None:
 class Builder(multitrack.MultitrackBuilder):
     """MixingSecret songs with a drum kit or drum loops as drum / drumless clip pairs."""
 
-    VERSION = tfds.core.Version("1.0.0")
+    VERSION = tfds.core.Version("1.1.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release: raw files routed by stem labels (DATASETS §3.5), room "
         "microphones of drum kit songs with the drums (ROOM_MICS_TO_DRUMS).",
+        "1.1.0": records.RAW_BYTES_NOTE,
     }
     # Every track carries max_length_mismatch_s=None: raw files are zero-padded to the longest.
     BUILDER_CONFIGS = multitrack.default_configs()

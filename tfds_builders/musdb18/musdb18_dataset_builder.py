@@ -94,11 +94,12 @@ def list_tracks(root: str) -> multitrack.Listing:
 class Builder(multitrack.MultitrackBuilder):
     """MUSDB18 / MUSDB18-HQ songs as drum / drumless clip pairs."""
 
-    VERSION = tfds.core.Version("2.0.0")
+    VERSION = tfds.core.Version("2.1.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "2.0.0": "Splits follow MUSDB18's train/ and test/ folders; validation is the train "
         "songs in the recording hash's validation tenth (was: 80/10/10 hash of every song).",
+        "2.1.0": records.RAW_BYTES_NOTE,
     }
     BUILDER_CONFIGS = multitrack.default_configs()
     HOMEPAGE = "https://sigsep.github.io/datasets/musdb.html"

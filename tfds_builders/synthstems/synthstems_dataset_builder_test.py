@@ -1,10 +1,12 @@
 """synthstems: builds `tiny`, reads it back through tfds.data_source and grain, checks it."""
 
 import collections
+import dataclasses
 import pathlib
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from jdrum import audio, data, records, synth
 
@@ -13,11 +15,11 @@ SR = audio.SAMPLE_RATE
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The tiny config built twice into two folders."""
+    """The tiny config built twice into two folders, in one process and in two."""
     dirs = []
-    for name in ("a", "b"):
+    for name, num_workers in (("a", 1), ("b", 2)):
         data_dir = tmp_path_factory.mktemp(name)
-        data.builder("synthstems/tiny", data_dir).download_and_prepare()
+        data.builder("synthstems/tiny", data_dir, num_workers=num_workers).download_and_prepare()
         dirs.append(data_dir)
     return dirs
 
@@ -130,7 +132,10 @@ def test_eval_config_is_a_held_out_set_of_whole_songs():
 
 def test_eval_songs_reassemble_whole_from_their_clips(tmp_path):
     small = dict(name="eval_small", num_songs=2, min_seconds=4, max_seconds=6)
-    builder = data.builder("synthstems/eval", tmp_path, **small)
+    config = dataclasses.replace(data.builder("synthstems/eval", "unused").builder_config, **small)
+    builder = tfds.builder_cls("synthstems")(
+        config=config, data_dir=tmp_path, file_format="array_record"
+    )
     builder.download_and_prepare()
     assert list(builder.info.splits) == ["test"]
     songs = data.songs(builder.as_data_source(split="test"))
