@@ -214,7 +214,7 @@ def restore(workdir: str) -> TrainState:
     """The latest train state of a VQ-VAE run."""
     config = ml_collections.ConfigDict(common.read_config(workdir))
     model = make_model(config.model)
-    template = _initial_state(config, model, _blank_stats())
+    template = jax.eval_shape(lambda: _initial_state(config, model, _blank_stats()))  # shapes
     return checkpoint.restore_state(os.path.join(workdir, "checkpoints"), template)
 
 
