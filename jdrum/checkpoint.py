@@ -1,16 +1,65 @@
 """orbax checkpoints holding the train state and the grain data iterator in one step folder.
 
 A run killed at any moment restarts from its latest step with the same parameters, optimizer
-state and position in the data (DESIGN §4).
+state and position in the data (DESIGN §4). A step that cannot be read (a damaged or
+half-copied file) is a `CheckpointError`, one line naming the folder and the step; training
+then resumes from the newest step that can be read, and says so.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import grain
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
+
+
+class CheckpointError(ValueError):
+    """A checkpoint step that cannot be read."""
+
+
+def _root_cause(error: BaseException) -> str:
+    """The first line of the innermost exception behind `error` (orbax wraps the real cause,
+    e.g. "Data corruption detected", in several layers of asyncio errors)."""
+    seen = []
+    while error is not None and error not in seen:
+        seen.append(error)
+        error = error.__cause__ or error.__context__
+    for candidate in reversed(seen):
+        lines = str(candidate).strip().splitlines()
+        if lines:
+            return f"{type(candidate).__name__}: {lines[0][:300]}"
+    return type(seen[-1]).__name__
+
+
+def _ignore_closed_loop_errors() -> None:
+    """Drops the "RuntimeError: Event loop is closed" that orbax's abandoned reads raise, one
+    traceback each as the interpreter exits, after a failed restore (the reads finish on the
+    asyncio loop orbax already closed). Every other unraisable exception is reported."""
+    previous = sys.unraisablehook
+    if getattr(previous, "jdrum_closed_loop_filter", False):
+        return
+
+    def hook(unraisable):
+        error = unraisable.exc_value
+        if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+            previous(unraisable)
+
+    hook.jdrum_closed_loop_filter = True
+    sys.unraisablehook = hook
+
+
+def _restore(mngr: ocp.CheckpointManager, step: int, items: dict):
+    try:
+        return mngr.restore(step, args=ocp.args.Composite(**items))
+    except Exception as error:  # orbax raises many kinds; all mean "this step is unreadable"
+        _ignore_closed_loop_errors()
+        raise CheckpointError(
+            f"{mngr.directory}: checkpoint step {step} cannot be read ({_root_cause(error)})"
+        ) from error
 
 
 def manager(directory: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
@@ -34,20 +83,46 @@ def save(mngr: ocp.CheckpointManager, step: int, state, data_iterator=None) -> N
 
 
 def restore_latest(mngr: ocp.CheckpointManager, state, data_iterator=None):
-    """(step, state) of the latest checkpoint, or (0, `state`) when there is none.
+    """(step, state) of the newest readable checkpoint, or (0, `state`) when there is none.
 
     `state` is the template (its shapes, dtypes and shardings are kept); the iterator, if
-    given, is moved to where the checkpoint left it.
+    given, is moved to where the checkpoint left it. Unreadable steps are skipped with a
+    warning and, once an older step restores, moved aside to `<step>.unreadable` (kept, not
+    deleted; the run saves that step again); if no step can be read, the newest one's
+    `CheckpointError` is raised and nothing is moved.
     """
-    step = mngr.latest_step()
-    if step is None:
+    steps = sorted(mngr.all_steps(), reverse=True)
+    if not steps:
         return 0, state
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-    items = {"state": ocp.args.StandardRestore(abstract)}
-    if data_iterator is not None:
-        items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
-    restored = mngr.restore(step, args=ocp.args.Composite(**items))
-    return step, restored["state"]
+    first_error = None
+    for step in steps:
+        items = {"state": ocp.args.StandardRestore(abstract)}
+        if data_iterator is not None:
+            items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+        try:
+            restored = _restore(mngr, step, items)
+        except CheckpointError as error:
+            first_error = first_error or error
+            logging.warning("%s; trying the step before", error)
+            continue
+        if first_error is not None:
+            logging.warning("resuming from step %d, the newest readable checkpoint", step)
+            _move_aside(mngr, [s for s in steps if s > step])
+        return step, restored["state"]
+    raise first_error
+
+
+def _move_aside(mngr: ocp.CheckpointManager, steps) -> None:
+    if jax.process_index() == 0:
+        for step in steps:
+            path = os.path.join(os.fspath(mngr.directory), str(step))
+            target, count = f"{path}.unreadable", 1
+            while os.path.exists(target):
+                target, count = f"{path}.unreadable{count}", count + 1
+            os.replace(path, target)
+            logging.warning("moved the unreadable step %d to %s", step, target)
+    mngr.reload()
 
 
 def restore_state(directory: str, state):
@@ -70,5 +145,4 @@ def restore_state(directory: str, state):
         return spec
 
     abstract = jax.tree.map(placed, state)
-    restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-    return restored["state"]
+    return _restore(mngr, step, {"state": ocp.args.StandardRestore(abstract)})["state"]

@@ -87,3 +87,28 @@ def test_missing_tokens_are_a_clear_error(tmp_path):
     config = _config(str(tmp_path), "seq2seq_low", 1)
     with pytest.raises(FileNotFoundError, match="run python -m jdrum.tokenize first"):
         lm.train_and_evaluate(config, str(tmp_path / "lm"))
+
+
+def _corrupt(step_dir):
+    """Overwrites every array data file of a checkpoint step with garbage of the same size."""
+    files = [p for p in step_dir.glob("state/**/d/*") if p.is_file()]
+    assert files
+    for path in files:
+        path.write_bytes(b"\x5a" * path.stat().st_size)
+
+
+def test_resumes_from_the_step_before_an_unreadable_checkpoint(token_run, tmp_path, caplog):
+    workdir = tmp_path / "lm"
+    config = _config(token_run, "decoder_low", 4)
+    config.train.checkpoint_every = 2
+    lm.train_and_evaluate(config, str(workdir))
+    _corrupt(workdir / "checkpoints" / "4")
+    config.train.num_steps = 6
+    with caplog.at_level("WARNING"):
+        resumed = lm.train_and_evaluate(config, str(workdir))
+    text = caplog.text
+    assert "checkpoint step 4 cannot be read" in text and "resuming from step 2" in text, text
+    assert int(resumed.step) == 6
+    assert (workdir / "checkpoints" / "4.unreadable").is_dir()  # kept, not deleted
+    _, variables, _ = lm.load(str(workdir))
+    jax.tree.map(np.testing.assert_array_equal, variables["params"], resumed.params)

@@ -121,6 +121,25 @@ def test_asking_for_a_vocoder_the_run_lacks_is_one_line(run, tmp_path):
     )
 
 
+def test_a_corrupt_checkpoint_is_one_line(run, drumless, tmp_path):
+    broken = tmp_path / "run"
+    shutil.copytree(run, broken)
+    step_dir = broken / "lm" / "checkpoints" / "0"
+    for path in [p for p in step_dir.glob("state/**/d/*") if p.is_file()]:
+        path.write_bytes(b"\x5a" * path.stat().st_size)
+    song = tmp_path / "song.wav"
+    audio.save(str(song), drumless[: 4 * 44100])
+    command = [sys.executable, "-m", "jdrum.sample", f"--run={broken}", f"--input={song}"]
+    result = subprocess.run(
+        command + [f"--output={tmp_path / 'out'}"], capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"jdrum.sample: {broken / 'lm' / 'checkpoints'}: checkpoint step 0 "
+                               "cannot be read (")  # fmt: skip
+
+
 @pytest.mark.slow
 def test_five_minute_input(run, drumless, tmp_path):
     path = tmp_path / "long.wav"
