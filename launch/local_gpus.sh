@@ -2,7 +2,7 @@
 # One host, several GPUs: one process drives every visible GPU; config.mesh lays them out.
 #
 #   launch/local_gpus.sh configs/vqvae_drums.py runs/NAME/vqvae_drums [--config.a.b=v ...]
-#   CUDA_VISIBLE_DEVICES=0,1 launch/local_gpus.sh configs/lm.py runs/NAME/lm --config.mesh.fsdp=2
+#   CUDA_VISIBLE_DEVICES=0,1 launch/local_gpus.sh configs/lm_seq2seq_low.py runs/NAME/lm --config.mesh.fsdp=2
 #
 # config.data.batch_size is the global batch; it must divide evenly over the GPUs. With one
 # process no --distributed is needed; for one process per GPU use launch/slurm.sh or start

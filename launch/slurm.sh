@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Multi-node SLURM: the same `python -m jdrum.train --distributed` in every task (srun).
 #
-#   sbatch --nodes=2 --gpus-per-node=8 launch/slurm.sh configs/lm.py runs/NAME/lm [--config...]
-#   PER=node sbatch --nodes=4 --gpus-per-node=8 launch/slurm.sh configs/lm.py runs/NAME/lm
+#   sbatch --nodes=2 --gpus-per-node=8 launch/slurm.sh configs/lm_seq2seq_low.py runs/NAME/lm [--config...]
+#   PER=node sbatch --nodes=4 --gpus-per-node=8 launch/slurm.sh configs/lm_seq2seq_low.py runs/NAME/lm
 #
 # Submit from the repository root (the job starts in the submit directory).
 # PER=gpu (default): one task per GPU; JAX gives each task the GPU of its SLURM_LOCALID.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cloud TPU VM (single host or pod slice): run the same command on every worker over ssh.
 #
-#   TPU=my-tpu ZONE=us-central2-b launch/tpu_vm.sh configs/lm.py /mnt/shared/runs/NAME/lm \
+#   TPU=my-tpu ZONE=us-central2-b launch/tpu_vm.sh configs/lm_seq2seq_low.py /mnt/shared/runs/NAME/lm \
 #       --config.data.data_dir=/mnt/shared/tfds [--config.a.b=v ...]
 #
 # Every worker needs the repository at REPO (default: jdrum in the worker's home) with
