@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from jdrum import data, parallel
+from jdrum import data, parallel, testing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOLERANCE = 1e-5  # float32, DESIGN §5.4
@@ -159,7 +159,7 @@ def run_equivalence(stages):
     results = {}
     for stage in stages:
         init, step, batches = EQUIVALENCE_CASES[stage]()
-        results[stage] = parallel.check_step_equivalence(init, step, batches)
+        results[stage] = testing.check_step_equivalence(init, step, batches)
         mesh = parallel.make_mesh({"data": 4, "fsdp": 2})
         specs = parallel.state_shardings(jax.eval_shape(init), mesh, 0)
         results[stage]["split_arrays"] = sum(s.spec != P() for s in jax.tree.leaves(specs))
@@ -353,4 +353,4 @@ def test_two_processes_train_checkpoint_and_resume(stage, request, data_dir, tmp
     restore = importlib.import_module(f"jdrum.trainers.{stage}").restore
     a, b = restore(str(resumed)), restore(str(straight))
     assert int(a.step) == 6
-    assert parallel.max_difference(a, b) == 0.0
+    assert testing.max_difference(a, b) == 0.0
