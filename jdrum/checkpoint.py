@@ -8,6 +8,7 @@ then resumes from the newest step that can be read, and says so.
 
 from __future__ import annotations
 
+import logging as logging_lib
 import os
 import sys
 
@@ -35,10 +36,21 @@ def _root_cause(error: BaseException) -> str:
     return type(seen[-1]).__name__
 
 
-def _ignore_closed_loop_errors() -> None:
-    """Drops the "RuntimeError: Event loop is closed" that orbax's abandoned reads raise, one
-    traceback each as the interpreter exits, after a failed restore (the reads finish on the
-    asyncio loop orbax already closed). Every other unraisable exception is reported."""
+class _AbandonedReadsFilter(logging_lib.Filter):
+    """Drops asyncio's "Task exception was never retrieved" for orbax's abandoned reads."""
+
+    def filter(self, record: logging_lib.LogRecord) -> bool:
+        return not str(record.msg).startswith("Task exception was never retrieved")
+
+
+def _ignore_abandoned_reads() -> None:
+    """After a failed restore, orbax leaves its other reads running on an asyncio loop it has
+    closed. As they are collected each prints a traceback (asyncio's "Task exception was never
+    retrieved", or "RuntimeError: Event loop is closed" at exit) that repeats the error
+    `CheckpointError` already reports; these two are dropped, everything else is reported."""
+    asyncio_logger = logging_lib.getLogger("asyncio")
+    if not any(isinstance(f, _AbandonedReadsFilter) for f in asyncio_logger.filters):
+        asyncio_logger.addFilter(_AbandonedReadsFilter())
     previous = sys.unraisablehook
     if getattr(previous, "jdrum_closed_loop_filter", False):
         return
@@ -56,7 +68,7 @@ def _restore(mngr: ocp.CheckpointManager, step: int, items: dict):
     try:
         return mngr.restore(step, args=ocp.args.Composite(**items))
     except Exception as error:  # orbax raises many kinds; all mean "this step is unreadable"
-        _ignore_closed_loop_errors()
+        _ignore_abandoned_reads()
         raise CheckpointError(
             f"{mngr.directory}: checkpoint step {step} cannot be read ({_root_cause(error)})"
         ) from error
