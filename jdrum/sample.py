@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
+import sys
 import time
 
 import numpy as np
 import tqdm
 from absl import app, flags
 
-from jdrum import audio, console, metrics, pipeline, report, sampling
+from jdrum import audio, checkpoint, console, metrics, pipeline, report, sampling
 from jdrum.beat import dbn, tracking
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff")
@@ -196,6 +198,12 @@ def main(argv):
             top_k=_TOP_K.value,
             overlap=_OVERLAP.value,
         )
+    except checkpoint.CheckpointError as error:
+        # orbax's abandoned reads of the bad step may still print while the interpreter
+        # shuts down; this line says everything, so the process ends here.
+        print(f"jdrum.sample: {error}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(1)
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"jdrum.sample: {error}") from None
     done = [e for e in summary["inputs"] if not e["error"]]
