@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import math
 import os
-from collections.abc import Iterable
 
 import jax
 import jax.numpy as jnp
@@ -270,6 +269,10 @@ class MelStats:
         return cls(mean=mean, std=std)
 
 
+# Statistics pass through jit as arrays (e.g. `jdrum.models.codec`).
+jax.tree_util.register_dataclass(MelStats, data_fields=["mean", "std"], meta_fields=[])
+
+
 class MelStatsAccumulator:
     """Running per-bin mean/variance over frames (Chan et al. merge, float64).
 
@@ -302,18 +305,6 @@ class MelStatsAccumulator:
         std = np.sqrt(self.m2 / self.count)
         std = np.where(std == 0.0, 1.0, std)
         return MelStats(mean=self.mean.astype(np.float32), std=std.astype(np.float32))
-
-
-def fit_mel_stats(mels: Iterable) -> MelStats:
-    """Per-bin statistics over every frame of an iterable of (..., n_mels, frames) mels."""
-    accumulator = None
-    for mel in mels:
-        if accumulator is None:
-            accumulator = MelStatsAccumulator(np.shape(mel)[-2])
-        accumulator.update(mel)
-    if accumulator is None:
-        raise ValueError("no mels were given to compute mel statistics")
-    return accumulator.result()
 
 
 # ---------------------------------------------------------------------- clip slicing

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jdrum import convert, losses
-from jdrum.models import hifigan
+from jdrum.models import hifigan, layers
 
 FIXTURE = (
     pathlib.Path(__file__).resolve().parents[2]
@@ -133,7 +133,7 @@ def _torch_conv_transpose(x_TxI, w_IxOxK, bias, stride, padding):
 @pytest.mark.parametrize("kernel,stride", [(16, 8), (4, 2), (5, 1), (6, 2)])
 def test_transposed_conv_is_pytorch_conv_transpose(kernel, stride):
     x_BxTxI = np.random.default_rng(0).normal(size=(2, 7, 3)).astype(np.float32)
-    conv = hifigan.Conv(5, kernel, stride, transpose=True)
+    conv = layers.Conv(5, kernel, stride, transpose=True)
     variables = conv.init(jax.random.key(0), x_BxTxI)
     params = variables["params"]
     weight = np.asarray(params["kernel"]).transpose(1, 2, 0)  # torch (in, out, k)
@@ -147,7 +147,7 @@ def test_transposed_conv_is_pytorch_conv_transpose(kernel, stride):
 
 
 def test_spectral_norm_power_iteration_converges_to_the_top_singular_value():
-    conv = hifigan.Conv(6, 5, norm="spectral")
+    conv = layers.Conv(6, 5, norm="spectral")
     x = jnp.ones((1, 9, 4))
     variables = conv.init(jax.random.key(0), x)
     kernel = np.asarray(variables["params"]["kernel"])

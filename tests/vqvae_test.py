@@ -78,7 +78,7 @@ def test_conv1d_uses_pytorch_layout_and_padding():
     x_BxTxI = rng.normal(size=(2, 7, 8)).astype(np.float32)
     weight_OxIxK = rng.normal(size=(4, 2, 3)).astype(np.float32)  # groups 4: 8 -> 4 channels
     bias_O = rng.normal(size=4).astype(np.float32)
-    conv = layers.Conv1d(4, 3, groups=4)
+    conv = layers.Conv(4, 3, groups=4)
     params = {"params": {"kernel": weight_OxIxK.transpose(2, 1, 0), "bias": bias_O}}
     y = np.asarray(conv.apply(params, x_BxTxI))
     padded = np.pad(x_BxTxI, ((0, 0), (1, 1), (0, 0)))

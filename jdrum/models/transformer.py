@@ -21,7 +21,7 @@ after the last whole group (e.g. 20 layers of pattern 1,2,3) follow unscanned as
 Decoding: `prefill` runs the teacher-forced prior and returns its key/value cache, an explicit
 pytree with one {"k", "v"} pair of (N, L, attention width) arrays per layer (cross-attention
 layers hold the encoder's projected keys/values); `step` consumes one token and returns the
-logits of the next position and the updated cache (`jdrum.sampling` loops over it).
+logits of the next position and the updated cache (`jdrum.inference.sampling` loops over it).
 
 Shapes: N batch, L tokens (a multiple of `block_len`, at most `n_ctx`), D width, V vocabulary.
 """
@@ -117,6 +117,20 @@ class LMConfig:
     @property
     def linear_std(self) -> float:
         return 0.02 * self.init_scale
+
+    def make(self) -> DrumLM:
+        return DrumLM(self)
+
+    def example_inputs(self) -> tuple[jax.Array, jax.Array | None, jax.Array | None]:
+        """(drum, drumless, beat) of one window of zeros, what `DrumLM.init` takes after the
+        key; drumless is None without an encoder, beat None without a beat condition."""
+        drum = jnp.zeros((1, self.n_ctx), jnp.int32)
+        beat = None
+        if self.beat == "low":
+            beat = jnp.zeros((1, self.n_ctx, self.beat_features), jnp.float32)
+        elif self.beat != "none":
+            beat = drum
+        return drum, drum if self.encoder else None, beat
 
 
 def quick_gelu(x: jax.Array) -> jax.Array:

@@ -30,6 +30,7 @@ and carries `updates["codebook"]` to the next step; `aux["loss"]` is what to dif
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,20 +41,9 @@ import jax.numpy as jnp
 from jdrum.models import layers, quantizer
 
 
-class Conv1d(layers.Conv1d):
-    """`layers.Conv1d` computing in `dtype`: float32 parameters are cast on use (the input is
-    cast by the caller), so the parameter tree and its dtype do not depend on `dtype`."""
-
-    dtype: Any = jnp.float32
-
-    def param(self, name, init_fn, *args, **kwargs):
-        return super().param(name, init_fn, *args, **kwargs).astype(self.dtype)
-
-
 def _conv(dtype, *args, **kwargs):
-    """A Conv1d applied to its input cast to `dtype` (the compute dtype)."""
-    conv = Conv1d(*args, dtype=dtype, **kwargs)
-    return lambda x: conv(x.astype(dtype))
+    """A `layers.Conv` computing in `dtype` (the compute dtype; parameters stay float32)."""
+    return layers.Conv(*args, dtype=dtype, **kwargs)
 
 
 class RCBlock(nn.Module):
@@ -254,3 +244,27 @@ class VQVAE(nn.Module):
             **metrics,
         }
         return recon_BxMxT, aux
+
+
+@dataclasses.dataclass(frozen=True)
+class VQVAEConfig:
+    """The sizes of a `VQVAE` as a run's `config.model` gives them (`frozen.from_mapping`)."""
+
+    codebook_size: int
+    width: int = 512
+    latent: int = 64
+    down: tuple[float, ...] = (0.5, 0.5)
+    up: tuple[float, ...] = (2, 2)
+    commit_beta: float = 0.02
+    dtype: str = "float32"  # compute dtype; runs before the field existed are float32
+
+    def make(self) -> VQVAE:
+        return VQVAE(
+            codebook_size=self.codebook_size,
+            width=self.width,
+            latent=self.latent,
+            down=tuple(self.down),
+            up=tuple(self.up),
+            commit_beta=self.commit_beta,
+            dtype=jnp.dtype(self.dtype),
+        )
