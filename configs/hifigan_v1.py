@@ -71,7 +71,7 @@ def get_config(arg=None, finetune: bool = False) -> ml_collections.ConfigDict:
     config.opt.weight_decay = 0.01  # torch AdamW's default, which the reference keeps
     config.opt.lr_decay = 0.999  # ExponentialLR factor per epoch, applied smoothly per step
     # Steps per decay "epoch"; 0: the train clips // batch_size (one segment per clip).
-    config.opt.decay_steps = 0
+    config.opt.steps_per_epoch = 0
 
     config.train = ml_collections.ConfigDict()
     config.train.num_steps = 400 if tiny else 2_500_000

@@ -24,7 +24,18 @@ import time
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 from absl import app, flags
+
+from configs import hifigan_v1, vqvae_drums
+from configs import lm as lm_configs
+from jdrum import audio, parallel, runs
+from jdrum.beat import dbn, features, network, weights
+from jdrum.datasets import synth
+from jdrum.inference import sampling
+from jdrum.models import codec
+from jdrum.trainers import lm, vqvae
 
 _ONLY = flags.DEFINE_list("only", [], "Benchmark groups to run (default: all).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed runs per figure (the median is printed).")
@@ -67,8 +78,6 @@ def _emit(name: str, value: float, unit: str, **extra) -> None:
 
 def bench_tracker(clip_length: int, repeats: int) -> None:
     """Tracker clips/s: the JAX madmom ensemble (network; features + network) vs madmom."""
-    from jdrum import synth
-    from jdrum.beat import dbn, features, tracker, weights
 
     seconds = clip_length / 44_100
     song = synth.make_song(0, synth.SynthConfig(min_seconds=seconds + 1, max_seconds=seconds + 1))
@@ -77,10 +86,10 @@ def bench_tracker(clip_length: int, repeats: int) -> None:
     for batch in (1, 16):
         clips = [clip] * batch
         feats = features.batch_features(clips)
-        network = _seconds(lambda f=feats: tracker.track(variables, f), repeats)
-        _emit("tracker_jax_network", batch / network, "clips/s", batch=batch, clip=clip_length)
+        net = _seconds(lambda f=feats: network.track(variables, f), repeats)
+        _emit("tracker_jax_network", batch / net, "clips/s", batch=batch, clip=clip_length)
         both = _seconds(
-            lambda c=clips: tracker.track(variables, features.batch_features(c)), repeats
+            lambda c=clips: network.track(variables, features.batch_features(c)), repeats
         )
         _emit(
             "tracker_jax_features_network", batch / both, "clips/s", batch=batch, clip=clip_length
@@ -121,15 +130,10 @@ def bench_lm_train(clip_length: int, repeats: int) -> None:
 
 
 def _bench_lm_train(size: str, dtype: str, repeats: int) -> None:
-    import numpy as np
-
-    from configs import lm as lm_configs
-    from jdrum import parallel
-    from jdrum.trainers import lm
 
     config = lm_configs.get_config("seq2seq_low", "tiny" if size == "tiny" else None)
     config.model.dtype = dtype
-    model = lm.make_model(config.model)
+    model = lm.make_model(config)
     c = model.config
     mesh = parallel.make_mesh(config.mesh)
     state, shardings = parallel.create_state(
@@ -168,9 +172,6 @@ def _bench_lm_train(size: str, dtype: str, repeats: int) -> None:
 
 def _uncached_window(model, variables, drumless, beat, key):
     """The baseline the KV cache replaces: a full teacher-forced forward for every token."""
-    import jax.numpy as jnp
-
-    from jdrum import sampling
 
     length = drumless.shape[1]
 
@@ -196,20 +197,15 @@ def bench_lm(clip_length: int, repeats: int) -> None:
 def _window_lm(size: str, clip_length: int):
     """(model, variables) of a randomly initialised seq2seq + low-beat LM ("tiny" or "paper")
     whose window is one clip of `clip_length` samples."""
-    from configs import lm as lm_configs
-    from jdrum.trainers import lm
 
     config = lm_configs.get_config("seq2seq_low", "tiny" if size == "tiny" else None)
     config.model.n_ctx = clip_length // 1024  # the tokens of one clip
     config.model.block_len = config.model.n_ctx // 16
-    model = lm.make_model(config.model)
+    model = lm.make_model(config)
     return model, {"params": lm._initial_state(config, model).params}  # noqa: SLF001
 
 
 def _bench_lm_size(size: str, clip_length: int, repeats: int) -> None:
-    import jax.numpy as jnp
-
-    from jdrum import sampling
 
     model, variables = _window_lm(size, clip_length)
     c = model.config
@@ -233,17 +229,13 @@ def bench_vocoder(clip_length: int, repeats: int) -> None:
     """Vocoder real-time factor (seconds of audio per second of compute) of the tiny and the
     paper-size HiFi-GAN V1 generators (folded weights, random init), batch 1, on a mel of
     clip_length / 256 frames (4096 frames = 23.78 s at the default clip length)."""
-    import jax.numpy as jnp
-
-    from configs import hifigan_v1
-    from jdrum.trainers import vocoder
 
     frames = clip_length // 256
     seconds_of_audio = frames * 256 / 44_100
     mel = -3.0 + jax.random.normal(jax.random.key(1), (1, 80, frames), jnp.float32)
     for size in ("tiny", "paper"):
         config = hifigan_v1.get_config("tiny" if size == "tiny" else None)
-        generator = vocoder.make_generator(config.model, weight_norm=False)
+        generator = runs.generator_config(config).make(weight_norm=False)
         variables = jax.jit(generator.init)(jax.random.key(0), mel[:, :, :4])
         apply = jax.jit(generator.apply)
         seconds = _seconds(lambda a=apply, v=variables: a(v, mel), repeats)
@@ -269,26 +261,23 @@ def bench_sampling(clip_length: int, repeats: int) -> None:
 
 
 def _bench_sampling(size: str, clip_length: int, repeats: int) -> None:
-    import jax.numpy as jnp
-
-    from configs import hifigan_v1, vqvae_drums
-    from jdrum import pipeline, sampling
-    from jdrum.trainers import vocoder, vqvae
 
     tiny = "tiny" if size == "tiny" else None
     lm_model, lm_variables = _window_lm(size, clip_length)
     c = lm_model.config
 
     vq_config = vqvae_drums.get_config(tiny)
-    vq_model = vqvae.make_model(vq_config.model)
+    vq_model = vqvae.make_model(vq_config)
     frames = clip_length // 256
     vq_variables = jax.jit(vq_model.init, static_argnames="train")(
         jax.random.key(1), jnp.zeros((1, 80, 64)), train=False
     )
-    mean, std = jnp.full((80,), -3.0), jnp.full((80,), 1.5)
+    vq_codec = codec.Codec(
+        vq_model, vq_variables, audio.MelStats(jnp.full((80,), -3.0), jnp.full((80,), 1.5))
+    )
 
     voc_config = hifigan_v1.get_config(tiny)
-    generator = vocoder.make_generator(voc_config.model, weight_norm=False)
+    generator = runs.generator_config(voc_config).make(weight_norm=False)
     voc_variables = jax.jit(generator.init)(jax.random.key(2), jnp.zeros((1, 80, 4)))
     vocode = jax.jit(generator.apply)
 
@@ -305,7 +294,7 @@ def _bench_sampling(size: str, clip_length: int, repeats: int) -> None:
         codes = lm_part()
 
         def decode_part(codes=codes):
-            return pipeline._decode(vq_model, vq_variables, mean, std, codes)  # noqa: SLF001
+            return vq_codec.decode(codes)
 
         mel = decode_part()
         if mel.shape[-1] != frames:
@@ -316,7 +305,7 @@ def _bench_sampling(size: str, clip_length: int, repeats: int) -> None:
 
         def end_to_end(lm_part=lm_part):
             codes = lm_part()
-            mel = pipeline._decode(vq_model, vq_variables, mean, std, codes)  # noqa: SLF001
+            mel = vq_codec.decode(codes)
             return vocode(voc_variables, mel)
 
         extra = dict(size=size, batch=batch, seconds_of_audio=round(clip_length / 44_100, 2))

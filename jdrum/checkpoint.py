@@ -14,6 +14,7 @@ import sys
 
 import grain
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
@@ -137,17 +138,9 @@ def _move_aside(mngr: ocp.CheckpointManager, steps) -> None:
     mngr.reload()
 
 
-def restore_state(directory: str, state):
-    """The train state of the latest checkpoint under `directory` (for inference).
-
-    `state` is a template (arrays or `jax.ShapeDtypeStruct`s, e.g. from `jax.eval_shape`).
-    Leaves without a sharding are restored onto the first local device, so a run trained on
-    many devices or hosts loads on one.
-    """
-    mngr = manager(directory)
-    step = mngr.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"{directory}: no checkpoint")
+def _on_one_device(template):
+    """The template's leaves as `ShapeDtypeStruct`s; those without a sharding go to the first
+    local device, so a run trained on many devices or hosts loads on one."""
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
 
     def placed(leaf):
@@ -156,5 +149,75 @@ def restore_state(directory: str, state):
             spec = jax.ShapeDtypeStruct(spec.shape, spec.dtype, sharding=device)
         return spec
 
-    abstract = jax.tree.map(placed, state)
-    return _restore(mngr, step, {"state": ocp.args.StandardRestore(abstract)})["state"]
+    return jax.tree.map(placed, template)
+
+
+def _latest_step(mngr: ocp.CheckpointManager, directory: str) -> int:
+    step = mngr.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"{directory}: no checkpoint")
+    return step
+
+
+def restore_state(directory: str, state):
+    """The whole train state of the latest checkpoint under `directory` (e.g. to compare runs).
+
+    `state` is a template (arrays or `jax.ShapeDtypeStruct`s, e.g. from `jax.eval_shape`) of
+    the saved state; see `_on_one_device` for where the leaves go.
+    """
+    mngr = manager(directory)
+    step = _latest_step(mngr, directory)
+    items = {"state": ocp.args.StandardRestore(_on_one_device(state))}
+    return _restore(mngr, step, items)["state"]
+
+
+def restore_fields(directory: str, template: dict):
+    """Some top-level fields of the latest checkpoint's state, e.g. {"params": ...} for
+    inference: only those are read (not the optimizer's moments, not the data iterator).
+
+    `template`: {field: tree of arrays or `ShapeDtypeStruct`s}, shapes of the saved fields.
+    """
+    mngr = ocp.CheckpointManager(
+        os.path.abspath(directory), item_handlers={"state": ocp.PyTreeCheckpointHandler()}
+    )
+    step = _latest_step(mngr, directory)
+    item = _on_one_device(template)
+    args = ocp.args.PyTreeRestore(
+        item=item,
+        restore_args=ocp.checkpoint_utils.construct_restore_args(item),
+        partial_restore=True,
+    )
+    return _restore(mngr, step, {"state": args})["state"]
+
+
+def save_fields(directory: str, fields: dict) -> None:
+    """Writes `fields` as step 0's state under `directory` and waits: a run that holds only
+    what inference reads (e.g. weights converted from the reference)."""
+    mngr = manager(directory)
+    save(mngr, 0, fields)
+    mngr.wait_until_finished()
+
+
+def check_fits(what: str, expected, given) -> None:
+    """Compares given weights (arrays) with the abstract ones a model's init creates (arrays
+    or `ShapeDtypeStruct`s): one ValueError naming unknown and missing entries, or entries of
+    the wrong shape.
+
+    Raises:
+      ValueError: `what` does not fit.
+    """
+    flat_expected = {
+        jax.tree_util.keystr(p): tuple(np.shape(leaf))
+        for p, leaf in jax.tree_util.tree_leaves_with_path(expected)
+    }
+    flat_given = {
+        jax.tree_util.keystr(p): tuple(np.shape(leaf))
+        for p, leaf in jax.tree_util.tree_leaves_with_path(given)
+    }
+    unknown = [key for key in flat_given if key not in flat_expected]
+    missing = [key for key in flat_expected if key not in flat_given]
+    if unknown or missing:
+        raise ValueError(f"{what}: unknown keys {unknown}; missing keys {missing}")
+    wrong = [f"{p} {flat_given[p]} != {s}" for p, s in flat_expected.items() if flat_given[p] != s]
+    if wrong:
+        raise ValueError(f"{what}: wrong shapes {wrong}")

@@ -9,7 +9,7 @@ Entry points call `quiet_libraries()` at the start of `main`. Unless absl's own 
 * JAX's backend-probe warnings (e.g. "Unable to initialize backend 'tpu'", "An NVIDIA GPU may be
   present on this machine, but a CUDA-enabled jaxlib is not installed");
 * mir_eval's "beats are empty" warnings (a side without beats scores 0, as documented in
-  `jdrum.metrics`).
+  `jdrum.beat.metrics`).
 
 `--verbosity 0` (or `-v 0`) shows INFO again, `-v 1` debug lines; warnings of every other
 kind are always shown.

@@ -17,7 +17,7 @@
 5. samples drums for the held-out songs of step 2, whole, with both LMs
    (`<workdir>/samples/<lm>/`, each with report.html);
 6. evaluates both LMs on the `--eval_songs` shortest held-out songs (the 8 shortest: 3 min
-   of audio, both meters, a tempo and a groove change; `jdrum.evaluation`: whole
+   of audio, both meters, a tempo and a groove change; `jdrum.inference.evaluation`: whole
    songs, beats by madmom's default DBN, the ceiling, round-trip and floor rows, 95 % bootstrap
    intervals over songs) into `<workdir>/evaluation.{json,csv}` and prints the table.
    `python -m jdrum.evaluate` evaluates all 32 (command in the README).
@@ -41,7 +41,9 @@ from absl import app, flags
 
 from configs import lm as lm_configs
 from configs import vqvae_drumless, vqvae_drums
-from jdrum import audio, console, data, evaluation, parallel, sample, tokens
+from jdrum import audio, console, data, parallel
+from jdrum.datasets import tokens
+from jdrum.inference import evaluation, tokenizer
 from jdrum.trainers import lm, vqvae
 
 # Demo LMs: (directory in the workdir, configs/lm.py variant); they differ only in the beat.
@@ -135,7 +137,7 @@ def main(argv):
     if os.path.exists(os.path.join(token_dir, "info.json")):
         print(f"Token records already in {token_dir}")
     else:
-        counts = tokens.tokenize(_WORKDIR.value, _DATASET.value, _DATA_DIR.value)
+        counts = tokenizer.tokenize(_WORKDIR.value, _DATASET.value, _DATA_DIR.value)
         print(f"Wrote token records to {token_dir} {counts}")
 
     print(f"Training the tiny LMs {', '.join(v for _, v in LMS)} in {_WORKDIR.value}/ ...")
@@ -153,7 +155,7 @@ def main(argv):
     for name, _ in LMS:
         out = os.path.join(_WORKDIR.value, "samples", name)
         print(f"Sampling {len(drumless_stems)} whole held-out songs with {name} into {out} ...")
-        summary = sample.sample(
+        summary = songs.sample(
             _WORKDIR.value, drumless_stems, out, lm=name, num_samples=2, vocoder=VOCODER
         )
         reports.append(summary["report"])
@@ -211,7 +213,7 @@ def train_vqvae(stem: str, *, run_dir: str, dataset: str, data_dir: str, verbose
     config = (vqvae_drums if stem == "drums" else vqvae_drumless).get_config("tiny")
     config.data.dataset, config.data.data_dir = dataset, data_dir
     state = vqvae.train_and_evaluate(config, os.path.join(run_dir, f"vqvae_{stem}"))
-    result = vqvae.evaluate(state, vqvae.make_model(config.model), config)
+    result = vqvae.evaluate(state, vqvae.make_model(config), config)
     return (
         f"reconstruction MSE {result['recon_loss']:.3f}, "
         f"{result['codes_used']:.0f} of {config.model.codebook_size} codes in use"
@@ -226,7 +228,7 @@ def train_lm(spec: tuple[str, str], *, run_dir: str, dataset: str, verbose: bool
     config = lm_configs.get_config(variant, "tiny")
     config.data.tokens, config.data.dataset = run_dir, dataset
     state = lm.train_and_evaluate(config, os.path.join(run_dir, name))
-    result = lm.evaluate(state, lm.make_model(config.model), config, run_dir)
+    result = lm.evaluate(state, lm.make_model(config), config, run_dir)
     unigram = lm.unigram_bits(config, run_dir)
     return (
         f"{result['loss_bits']:.3f} bits/token "

@@ -10,8 +10,8 @@ A `--run` is a run directory (`vqvae_drums/`, `vqvae_drumless/`, the LM, optiona
 as `DIR`, using `DIR/lm` (`--lm`), or `DIR:LMSUBDIR`, using `DIR/LMSUBDIR`, so that the LMs of
 one run directory can be compared. `--unit song` (default) evaluates whole songs, reassembled
 from the split's clip records, with the pipeline's windowed generation; `--unit clip` each clip
-record. What is measured and how: `jdrum.evaluation`. Files: `--output`/evaluation.json and
-evaluation.csv (default: the first run's directory).
+record. What is measured and how: `jdrum.inference.evaluation`. Files:
+`--output`/evaluation.json and evaluation.csv (default: the first run's directory).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import sys
 
 from absl import app, flags
 
-from jdrum import console, evaluation, pipeline
+from jdrum import console
+from jdrum.inference import evaluation, pipeline
 
 _RUN = flags.DEFINE_multi_string("run", None, "DIR or DIR:LMSUBDIR (repeatable).")
 _DATASET = flags.DEFINE_string("dataset", None, "Built dataset NAME[/CONFIG].")
@@ -32,7 +33,9 @@ _MAX_SONGS = flags.DEFINE_integer("max_songs", 0, "First songs (by id) or clips;
 _SHORTEST = flags.DEFINE_bool("shortest", False, "With --max_songs: the shortest songs.")
 _NUM_TAKES = flags.DEFINE_integer("num_takes", 1, "Takes per song, sampled as one batch.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling PRNG seed.")
-_TRACKER = flags.DEFINE_string("tracker", "madmom", "Evaluation tracker (a tracking.load name).")
+_TRACKER = flags.DEFINE_string(
+    "tracker", "madmom", "Evaluation tracker (a jdrum.runs.tracker name)."
+)
 _VOCODER = flags.DEFINE_enum(
     "vocoder", "auto", list(pipeline.VOCODERS), "auto: vocoder/ if any, else Griffin-Lim."
 )

@@ -29,6 +29,7 @@ demo's two VQ-VAEs or two LMs) in parallel processes.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import math
 import multiprocessing
@@ -105,7 +106,7 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P(BATCH_AXES))
 
 
-def replicated(mesh: Mesh) -> NamedSharding:
+def replicated_sharding(mesh: Mesh) -> NamedSharding:
     """The whole array on every device of the mesh."""
     return NamedSharding(mesh, P())
 
@@ -171,6 +172,41 @@ def create_state(
     return state, shardings
 
 
+def state_template(
+    init_fn: Callable[[], PyTree], mesh: Mesh, fsdp_min_size: int = DEFAULT_FSDP_MIN_SIZE
+) -> tuple[PyTree, PyTree]:
+    """(template, shardings) like `create_state`'s, with nothing computed: `jax.ShapeDtypeStruct`
+    leaves carrying their shardings, for a state that a checkpoint restore fills in."""
+    abstract = jax.eval_shape(init_fn)
+    shardings = state_shardings(abstract, mesh, fsdp_min_size)
+    template = jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract, shardings
+    )
+    return template, shardings
+
+
+@functools.lru_cache(maxsize=32)
+def _evaluation_jit(fn: Callable, mesh: Mesh | None, static_argnums: tuple[int, ...]):
+    out_shardings = None if mesh is None else replicated_sharding(mesh)
+    return jax.jit(fn, static_argnums=static_argnums, out_shardings=out_shardings)
+
+
+def replicated_evaluation(
+    fn: Callable, mesh: Mesh | None, static_argnums: tuple[int, ...] = ()
+) -> Callable:
+    """`fn(state, batch, *rest)` jitted for evaluating a whole split in every process: with a
+    `mesh` (a state on many devices or hosts) the batch is replicated over it and so are the
+    outputs; None places everything on the default device."""
+    step = _evaluation_jit(fn, mesh, tuple(static_argnums))
+
+    def run(state, batch, *rest):
+        if mesh is not None:
+            batch = replicate(batch, mesh)
+        return step(state, batch, *rest)
+
+    return run
+
+
 def global_batch(local_batch: PyTree, mesh: Mesh) -> PyTree:
     """Each process's part of a batch (NumPy, leading axis B / process_count) → global arrays.
 
@@ -190,7 +226,7 @@ def global_batch(local_batch: PyTree, mesh: Mesh) -> PyTree:
 
 def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
     """Host values that are the same in every process → arrays replicated over the mesh."""
-    sharding = replicated(mesh)
+    sharding = replicated_sharding(mesh)
     return jax.tree.map(
         lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), tree
     )
@@ -240,7 +276,7 @@ def jit_step(
     jitted = jax.jit(
         step,
         in_shardings=(state_shardings, batch_sharding(mesh)),
-        out_shardings=(state_shardings, replicated(mesh)),
+        out_shardings=(state_shardings, replicated_sharding(mesh)),
         donate_argnums=(0,) if donate else (),
     )
     return ShardedStep(jitted, mesh)
@@ -299,7 +335,7 @@ def state_digest(state: PyTree) -> np.ndarray:
         return np.zeros((0, 2), np.float32)
     sharding = leaves[0].sharding
     if isinstance(sharding, NamedSharding):
-        digest = jax.jit(_digest, out_shardings=replicated(sharding.mesh))(leaves)
+        digest = jax.jit(_digest, out_shardings=replicated_sharding(sharding.mesh))(leaves)
     else:
         digest = jax.jit(_digest)(leaves)
     return np.asarray(digest.addressable_data(0))

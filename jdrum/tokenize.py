@@ -3,14 +3,16 @@
     python -m jdrum.tokenize --run runs/NAME --dataset synthstems/demo [--data_dir data/tfds]
 
 reads `runs/NAME/vqvae_drums` and `runs/NAME/vqvae_drumless` and writes, for every split,
-`runs/NAME/tokens/<dataset>/<split>.array_record` (see `jdrum.tokens`).
+`runs/NAME/tokens/<dataset>/<split>.array_record` (see `jdrum.datasets.tokens`).
 """
 
 from __future__ import annotations
 
 from absl import app, flags
 
-from jdrum import console, tokens
+from jdrum import console
+from jdrum.datasets import tokens
+from jdrum.inference import tokenizer
 
 _RUN = flags.DEFINE_string("run", None, "Run directory holding vqvae_drums/ and vqvae_drumless/.")
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset NAME[/CONFIG] to tokenize.")
@@ -24,7 +26,7 @@ def main(argv):
     if not _RUN.value or not _DATASET.value:
         raise app.UsageError("--run and --dataset are required")
     console.quiet_libraries()
-    counts = tokens.tokenize(_RUN.value, _DATASET.value, _DATA_DIR.value, _BATCH.value)
+    counts = tokenizer.tokenize(_RUN.value, _DATASET.value, _DATA_DIR.value, _BATCH.value)
     print(f"{tokens.token_dir(_RUN.value, _DATASET.value)}: {counts}")
 
 

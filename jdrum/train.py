@@ -18,6 +18,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from jdrum import console, parallel
+from jdrum.trainers import beat_tracker, hifigan, lm, vqvae
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Run configuration file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs, config).")
@@ -36,32 +37,13 @@ _PROCESS_ID = flags.DEFINE_integer(
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def _tracker(config, workdir):
-    from jdrum.trainers import tracker
-
-    return tracker.train_and_evaluate(config, workdir)
-
-
-def _lm(config, workdir):
-    from jdrum.trainers import lm
-
-    return lm.train_and_evaluate(config, workdir)
-
-
-def _vqvae(config, workdir):
-    from jdrum.trainers import vqvae
-
-    return vqvae.train_and_evaluate(config, workdir)
-
-
-def _vocoder(config, workdir):
-    from jdrum.trainers import vocoder
-
-    return vocoder.train_and_evaluate(config, workdir)
-
-
-# config.stage -> trainer; each imports its own modules only when it runs.
-STAGES = {"lm": _lm, "tracker": _tracker, "vocoder": _vocoder, "vqvae": _vqvae}
+# config.stage -> the trainer's train_and_evaluate(config, workdir).
+STAGES = {
+    "lm": lm.train_and_evaluate,
+    "tracker": beat_tracker.train_and_evaluate,
+    "vocoder": hifigan.train_and_evaluate,
+    "vqvae": vqvae.train_and_evaluate,
+}
 
 
 def main(argv):

@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jdrum import synth
-from jdrum.beat import dbn, features, tracker, weights
+from jdrum.beat import dbn, features, weights
+from jdrum.beat import network as tracker
+from jdrum.datasets import synth
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "reference"
 ATOL = 1e-4

@@ -15,8 +15,8 @@ SCRIPT = """
 import logging, sys, warnings
 from absl import app, flags
 from absl import logging as absl_logging
-from jdrum import console, metrics
-
+from jdrum import console
+from jdrum.beat import metrics
 OWN = flags.DEFINE_bool("own", False, "")
 
 def main(argv):

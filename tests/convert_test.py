@@ -8,7 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from jdrum import convert
+from jdrum import runs, torch_io
+from jdrum.convert import vqvae as convert
 from jdrum.models import quantizer
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "reference"
@@ -141,12 +142,12 @@ def test_pickles_without_torch_say_how_to_install(tmp_path, monkeypatch):
     path.write_bytes(b"")
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match=r"pip install 'jdrum\[convert\]'"):
-        convert.read_checkpoint(path)
+        torch_io.read_checkpoint(path)
 
 
 def test_unknown_file_type(tmp_path):
     with pytest.raises(ValueError, match="unknown checkpoint type"):
-        convert.read_checkpoint(tmp_path / "model.safetensors")
+        torch_io.read_checkpoint(tmp_path / "model.safetensors")
 
 
 def test_torch_checkpoint_round_trip(tmp_path, ref, state_dict):
@@ -167,15 +168,13 @@ def test_torch_checkpoint_round_trip(tmp_path, ref, state_dict):
 def test_command_line_writes_a_run_that_tokenizes_like_the_reference(tmp_path, ref, state_dict):
     import subprocess
 
-    from jdrum.trainers import vqvae as vqvae_trainer
-
     path = tmp_path / "vq1_target.npz"
     arrays = {f"model/{k}": v for k, v in state_dict.items()}
     np.savez(path, **arrays, mean=ref["ckpt/mean"], std=ref["ckpt/std"])
     out = tmp_path / "run" / "vqvae_drums"
     command = [sys.executable, "-m", "jdrum.convert", f"--vqvae={path}", f"--out={out}"]
     subprocess.run(command, check=True, timeout=300, capture_output=True)
-    model, variables, stats = vqvae_trainer.load(str(out))
+    model, variables, stats = runs.load_vqvae(out)
     np.testing.assert_array_equal(stats.mean, ref["ckpt/mean"].reshape(-1))
     tokens = model.apply(variables, ref["in/mel_normalized"], method=model.encode)
     np.testing.assert_array_equal(np.asarray(tokens), ref["out/tokens"])
@@ -190,18 +189,18 @@ def test_command_line_writes_a_run_that_tokenizes_like_the_reference(tmp_path, r
 
 
 def test_da2_tracker_file_converts_to_the_reference_head():
-    from jdrum.beat import tracker, tracking
+    from jdrum.beat import network as tracker
 
     path = _load("tracker_small.npz")
     with np.load(path) as npz:
         features, softmax = npz["in/features"], npz["out/softmax"]
         low = npz["out/low_beat_info"]
-    variables = convert.da2_tracker_variables(path)
+    variables = runs.da2_tracker_variables(path)
     embedding, probabilities = tracker.track(variables, features)
     np.testing.assert_allclose(np.asarray(embedding)[0], low, atol=1e-4)
     np.testing.assert_allclose(np.asarray(probabilities), softmax, atol=1e-4)
     # The same file as a named tracker of the data builders: audio in, features inside.
     audio_BxL = np.random.default_rng(0).standard_normal((2, 44_100)).astype(np.float32) * 0.1
-    emb, probs = tracking.load(f"da2:{path}")(audio_BxL)
+    emb, probs = runs.tracker(f"da2:{path}")(audio_BxL)
     assert emb.shape == (2, 100, 50) and probs.shape == (2, 100, 3)
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import tiny_run
 
-from jdrum import audio, data, evaluation, metrics
-from jdrum.beat import conditions
+from jdrum import audio, data
+from jdrum.beat import conditions, metrics
+from jdrum.inference import evaluation
 
 NUM_SONGS = 2
 ROWS = ("run", "run", evaluation.CEILING, evaluation.ROUND_TRIP, evaluation.FLOOR, evaluation.FLOOR)

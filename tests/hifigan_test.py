@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jdrum import convert, losses
+from jdrum import losses
+from jdrum.convert import hifigan as convert
 from jdrum.models import hifigan, layers
 
 FIXTURE = (

@@ -8,8 +8,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from jdrum import audio, data, evaluation, metrics, synth
-from jdrum.beat import dbn, tracking
+from jdrum import audio, data, runs
+from jdrum.beat import dbn, metrics
+from jdrum.datasets import synth
+from jdrum.inference import evaluation
 
 SR = audio.SAMPLE_RATE
 # Held-out synthstems/eval songs 0-7: 4/4 and 3/4, a tempo and a groove change.
@@ -17,7 +19,7 @@ EVAL_SONGS = tuple(range(8))
 
 
 def _tracked(stems_BxL) -> list[evaluation.Tracked]:
-    tracker = dataclasses.replace(tracking.load("madmom"), batch_size=len(stems_BxL))
+    tracker = dataclasses.replace(runs.tracker("madmom"), batch_size=len(stems_BxL))
     embedding, probabilities = tracker(np.stack(stems_BxL))
     return [
         evaluation.Tracked(e, p, dbn.decode(p))

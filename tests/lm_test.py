@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from configs import lm as lm_configs
-from jdrum import convert, sampling
+from jdrum import runs
 from jdrum.beat import conditions
+from jdrum.convert import lm as convert
+from jdrum.inference import sampling
 from jdrum.models import attention, transformer
-from jdrum.trainers import lm as lm_trainer
 
 ATOL, LOSS_ATOL = 1e-4, 1e-5
 FIXTURES = {"lm_small.npz": {}, "lm9_small.npz": {"name": "lm9"}, "lm2_small.npz": {}}
@@ -214,7 +215,7 @@ PAPER_COUNTS = {
 
 @pytest.mark.parametrize("variant", list(PAPER_COUNTS))
 def test_paper_size_parameter_counts(variant):
-    config = lm_trainer.lm_config(lm_configs.get_config(variant, None).model)
+    config = runs.lm_config(lm_configs.get_config(variant, None))
     assert transformer.param_count(config) == PAPER_COUNTS[variant]
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from configs import lm as lm_configs
-from jdrum import tokens
+from jdrum import runs
+from jdrum.datasets import tokens
 from jdrum.trainers import lm
 
 DATASET = "fake/tokens"
@@ -70,7 +71,7 @@ def test_trains_below_the_unigram_entropy_and_resumes(token_run, tmp_path, varia
     workdir = str(tmp_path / "lm")
     config = _config(token_run, variant, 200)
     state = lm.train_and_evaluate(config, workdir)
-    model = lm.make_model(config.model)
+    model = lm.make_model(config)
     result = lm.evaluate(state, model, config, token_run)
     unigram = lm.unigram_bits(config, token_run)
     assert result["loss_bits"] < 0.6 * unigram, (result, unigram)
@@ -78,7 +79,7 @@ def test_trains_below_the_unigram_entropy_and_resumes(token_run, tmp_path, varia
     config.train.num_steps = 210
     resumed = lm.train_and_evaluate(config, workdir)
     assert int(resumed.step) == 210
-    model, variables, loaded = lm.load(workdir)
+    model, variables, loaded = runs.load_lm(workdir)
     assert loaded.model.beat == config.model.beat
     jax.tree.map(np.testing.assert_array_equal, variables["params"], resumed.params)
 
@@ -110,5 +111,5 @@ def test_resumes_from_the_step_before_an_unreadable_checkpoint(token_run, tmp_pa
     assert "checkpoint step 4 cannot be read" in text and "resuming from step 2" in text, text
     assert int(resumed.step) == 6
     assert (workdir / "checkpoints" / "4.unreadable").is_dir()  # kept, not deleted
-    _, variables, _ = lm.load(str(workdir))
+    _, variables, _ = runs.load_lm(workdir)
     jax.tree.map(np.testing.assert_array_equal, variables["params"], resumed.params)

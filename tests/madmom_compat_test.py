@@ -6,9 +6,9 @@ import mir_eval
 import numpy as np
 import pytest
 
-from jdrum import synth
 from jdrum.beat import dbn
 from jdrum.beat.madmom_compat import madmom
+from jdrum.datasets import synth
 
 
 def test_shims_restore_what_madmom_uses():

@@ -1,4 +1,4 @@
-"""jdrum.metrics: TrackEmb-MSE, Act-Entropy, B-F1, DB-F1, CMLt, AMLt, tempo agreement and the
+"""jdrum.beat.metrics: TrackEmb-MSE, Act-Entropy, B-F1, DB-F1, CMLt, AMLt, tempo agreement and the
 bootstrap summaries, known answers."""
 
 import math
@@ -6,8 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from jdrum import metrics
-from jdrum.beat import dbn
+from jdrum.beat import dbn, metrics
 
 
 def _distributions(rng, num_frames=200):

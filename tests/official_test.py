@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from jdrum import audio, convert, pipeline, synth
+from configs.converted import BASE_CONFIGS
+from jdrum import audio
+from jdrum.convert import official
+from jdrum.datasets import synth
+from jdrum.inference import pipeline
 
 
 def _params(ref, prefix="param/"):
@@ -71,6 +75,6 @@ def test_official_run_directory_samples_end_to_end(official_dir, tmp_path):
 
 def test_missing_official_file_is_a_clear_error(official_dir, tmp_path):
     with pytest.raises(FileNotFoundError, match="none of exp11"):
-        convert.convert_official(str(official_dir), 11, str(tmp_path / "run"))
+        official.convert_official(str(official_dir), 11, str(tmp_path / "run"), BASE_CONFIGS)
     with pytest.raises(ValueError, match="official experiments are"):
-        convert.convert_official(str(official_dir), 3, str(tmp_path / "run"))
+        official.convert_official(str(official_dir), 3, str(tmp_path / "run"), BASE_CONFIGS)

@@ -45,7 +45,7 @@ def _vqvae_case():
     config.model.width = 16
     config.model.down, config.model.up = (0.5,), (2,)  # one scale: half the compile time
     config.opt.warmup_steps = 1
-    model = vqvae.make_model(config.model)
+    model = vqvae.make_model(config)
     rng = np.random.default_rng(0)
     n_mels = audio.DEFAULT_SPECTROGRAM.n_mels
     stats = audio.MelStats(
@@ -66,12 +66,13 @@ def _tracker_case():
     from flax.training import train_state
 
     from configs import tracker_drums
-    from jdrum.trainers import common, tracker
+    from jdrum.trainers import beat_tracker as tracker
+    from jdrum.trainers import common
 
     config = tracker_drums.get_config("tiny")
     config.model.num_layers, config.model.hidden = 2, 8
     config.opt.warmup_steps = 1
-    model = tracker.make_model(config.model)
+    model = tracker.make_model(config)
     rng = np.random.default_rng(1)
     batches = []
     for _ in range(NUM_STEPS):
@@ -99,7 +100,7 @@ def _lm_case():
     config = lm_configs.get_config("seq2seq_low", "tiny")
     config.model.update(n_ctx=32, width=16, block_len=8, prime_vocab_size=64)
     config.opt.warmup_steps = 1
-    model = lm.make_model(config.model)
+    model = lm.make_model(config)
     rng = np.random.default_rng(0)
     batches = [
         {
@@ -121,7 +122,7 @@ def _vocoder_case():
     within 1e-6 of the single-device step.
     """
     from configs import hifigan_v1
-    from jdrum.trainers import vocoder
+    from jdrum.trainers.hifigan import segments, state, step
 
     config = hifigan_v1.get_config("tiny")
     config.data.segment_length = 1024
@@ -130,10 +131,10 @@ def _vocoder_case():
     config.model.resblock_dilations = ((1,),)
     config.discriminator.update(width_divisor=64, periods=(2,), scales=1)
     config.train.discriminator_start = 1
-    models = vocoder.make_models(config)
+    models = state.make_models(config)
     rng = np.random.default_rng(2)
-    length = 1024 + 2 * vocoder.CONTEXT_FRAMES * vocoder.SPEC.hop_length
-    t = np.arange(length) / vocoder.SPEC.sample_rate
+    length = 1024 + 2 * segments.CONTEXT_FRAMES * state.SPEC.hop_length
+    t = np.arange(length) / state.SPEC.sample_rate
 
     def tones():
         hz = rng.uniform(60.0, 4000.0, (8, 1))
@@ -141,8 +142,8 @@ def _vocoder_case():
         return (8000 * decay * np.sin(2 * np.pi * hz * t)).astype(np.int16)
 
     batches = [{"excerpt": tones()} for _ in range(2)]
-    initial = jax.device_get(vocoder._initial_state(config, models))  # noqa: SLF001
-    return lambda: initial, functools.partial(vocoder.train_step, models=models), batches
+    initial = jax.device_get(state.initial_state(config, models))
+    return lambda: initial, functools.partial(step.train_step, models=models), batches
 
 
 EQUIVALENCE_CASES = {
@@ -272,12 +273,12 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def token_run(data_dir, tmp_path_factory):
     """A run directory with synthstems/tiny's token records (untrained tiny VQ-VAEs)."""
-    from jdrum import tokens
+    from jdrum.inference import tokenizer
     from tests import tiny_run
 
     run = tmp_path_factory.mktemp("token_run")
     tiny_run.make_tiny_run(run, data_dir)
-    tokens.tokenize(str(run), tiny_run.DATASET, str(data_dir))
+    tokenizer.tokenize(str(run), tiny_run.DATASET, str(data_dir))
     return run
 
 

@@ -1,4 +1,4 @@
-"""jdrum.records: the clip routine every builder shares, and the recording-level split."""
+"""jdrum.datasets.records: the clip routine every builder shares, and the recording-level split."""
 
 import collections
 
@@ -6,7 +6,8 @@ import mir_eval
 import numpy as np
 import pytest
 
-from jdrum import audio, records, synth
+from jdrum import audio
+from jdrum.datasets import records, synth
 
 SR = audio.SAMPLE_RATE
 CLIP = 2**17

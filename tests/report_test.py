@@ -1,4 +1,4 @@
-"""Tests of jdrum.report: the HTML page and spectrogram images of a sampling summary."""
+"""Tests of jdrum.inference.report: the HTML page and spectrogram images of a sampling summary."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import struct
 import numpy as np
 import pytest
 
-from jdrum import audio, report
+from jdrum import audio
+from jdrum.inference import report
 
 SR = audio.SAMPLE_RATE
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

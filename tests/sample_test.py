@@ -12,8 +12,10 @@ import pytest
 import soundfile
 import tiny_run
 
-from jdrum import audio, metrics, sample, synth
-from jdrum.beat import conditions
+from jdrum import audio
+from jdrum.beat import conditions, metrics
+from jdrum.datasets import synth
+from jdrum.inference import songs
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +38,13 @@ def _summary(out):
 
 
 def test_folder_with_a_corrupt_file_and_four_takes(run, drumless, tmp_path):
-    songs = tmp_path / "songs"
-    songs.mkdir()
-    soundfile.write(songs / "a.wav", drumless[: 2 * audio.SAMPLE_RATE], audio.SAMPLE_RATE)
-    soundfile.write(songs / "b.flac", drumless[: 5 * audio.SAMPLE_RATE], audio.SAMPLE_RATE)
-    (songs / "c.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    soundfile.write(folder / "a.wav", drumless[: 2 * audio.SAMPLE_RATE], audio.SAMPLE_RATE)
+    soundfile.write(folder / "b.flac", drumless[: 5 * audio.SAMPLE_RATE], audio.SAMPLE_RATE)
+    (folder / "c.wav").write_bytes(b"RIFF....WAVEfmt garbage")
     out = tmp_path / "out"
-    summary = sample.sample(run, [str(songs)], str(out), num_samples=4, seed=0, max_retries=1)
+    summary = songs.sample(run, [str(folder)], str(out), num_samples=4, seed=0, max_retries=1)
     by_name = {e["name"]: e for e in summary["inputs"]}
     assert by_name["c"]["error"] and "c.wav" in by_name["c"]["error"]
     assert "\n" not in by_name["c"]["error"]
@@ -85,7 +87,7 @@ def test_the_reference_dbn_is_never_measured_with(run, drumless, tmp_path):
     path = tmp_path / "song.wav"
     soundfile.write(path, drumless[: 6 * audio.SAMPLE_RATE], audio.SAMPLE_RATE)
     with mock.patch.object(conditions, "dbn_high_beats", side_effect=AssertionError("0.65 DBN")):
-        summary = sample.sample(run, [str(path)], str(tmp_path / "out"), max_retries=0)
+        summary = songs.sample(run, [str(path)], str(tmp_path / "out"), max_retries=0)
     (entry,) = summary["inputs"]
     assert entry["error"] is None and len(entry["beats"]) >= 6  # 6 s at >= 60 BPM
 
@@ -145,7 +147,7 @@ def test_five_minute_input(run, drumless, tmp_path):
     path = tmp_path / "long.wav"
     long = np.tile(drumless, 26)[: 300 * audio.SAMPLE_RATE]
     soundfile.write(path, long, audio.SAMPLE_RATE)
-    summary = sample.sample(run, [str(path)], str(tmp_path / "out"), num_samples=1, seed=0,
+    summary = songs.sample(run, [str(path)], str(tmp_path / "out"), num_samples=1, seed=0,
                             max_retries=0)  # fmt: skip
     (entry,) = summary["inputs"]
     assert entry["error"] is None

@@ -1,11 +1,11 @@
-"""`jdrum.sampling`: window plans, whole songs of any length, overlap agreement, errors."""
+"""`jdrum.inference.sampling`: window plans, songs of any length, overlap agreement, errors."""
 
 import jax
 import numpy as np
 import pytest
 
-from jdrum import sampling
 from jdrum.beat import conditions
+from jdrum.inference import sampling
 from jdrum.models import transformer
 
 CONFIG = transformer.LMConfig(

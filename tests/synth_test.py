@@ -1,4 +1,4 @@
-"""Tests for jdrum.synth: plans, determinism, levels and the exactness of the beat truth."""
+"""jdrum.datasets.synth: plans, determinism, levels and the exactness of the beat truth."""
 
 import collections
 import dataclasses
@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 from absl.testing import absltest, parameterized
 
-from jdrum import synth
+from jdrum.datasets import synth, synth_sounds
 
 _DEFAULT = synth.SynthConfig()
 # Short songs at a low rate keep the rendering tests fast; the maths is rate independent.
@@ -66,7 +66,7 @@ class StylesTest(absltest.TestCase):
                 self.assertLen(pattern, steps, msg=name)
             self.assertTrue(set(style.bass) <= set("RTFOSB."), msg=name)
             self.assertTrue(set("".join(style.drums.values())) <= set("Xxo."), msg=name)
-            self.assertLessEqual(set(style.drums), set(synth._KIT_GAIN), msg=name)
+            self.assertLessEqual(set(style.drums), set(synth_sounds.KIT_GAIN), msg=name)
 
 
 class PlanTest(absltest.TestCase):

@@ -3,12 +3,13 @@
     make_tiny_run(tmp_path / "run", data_dir)                      # vqvae_*/ and lm/
     make_tiny_run(run, data_dir, ("seq2seq_low", "decoder_nobeat"))  # + lm_decoder_nobeat/
 
-The two VQ-VAEs and the LMs are randomly initialised (no training) and written with the stages'
-`write_run`, so `jdrum.pipeline.Pipeline`, `jdrum.sample` and `jdrum.evaluate` read them like any
-trained run. Each VQ-VAE's mel statistics are those of a few train clips of the dataset and its
-codebook is initialised from their encodings (the lazy init of a first training step), so
-different codes decode to different mels of roughly the dataset's level, and the Griffin-Lim
-audio made from them (there is no `vocoder/`) differs from take to take. Model sizes follow the
+The two VQ-VAEs and the LMs are randomly initialised (no training) and written with
+`jdrum.runs.write_*`, so `jdrum.inference.pipeline.Pipeline`, `jdrum.sample` and
+`jdrum.evaluate` read them like any trained run. Each VQ-VAE's mel statistics are those of a
+few train clips of the dataset and its codebook is initialised from their encodings (the lazy
+init of a first training step), so different codes decode to different mels of roughly the
+dataset's level, and the Griffin-Lim audio made from them (there is no `vocoder/`) differs from
+take to take. Model sizes follow the
 tiny configs, shrunk to width 16 and one layer pattern per stack; the LM windows are `n_ctx`
 tokens (default 128: one 2**17-sample clip of synthstems/tiny).
 """
@@ -16,14 +17,13 @@ tokens (default 128: one 2**17-sample clip of synthstems/tiny).
 from __future__ import annotations
 
 import os
-from unittest import mock
 
 import jax
 import numpy as np
 
 from configs import lm as lm_configs
 from configs import vqvae_drumless, vqvae_drums
-from jdrum import audio, data
+from jdrum import audio, data, runs
 from jdrum.trainers import lm, vqvae
 
 DATASET = "synthstems/tiny"
@@ -57,7 +57,7 @@ def tiny_lm_config(variant: str, run_dir, dataset: str = DATASET, n_ctx: int = 1
 
 def _vqvae_variables(config, stats: audio.MelStats, clips_BxL: np.ndarray, seed: int) -> dict:
     """Initial VQ-VAE variables whose codebook is drawn from the encodings of `clips_BxL`."""
-    model = vqvae.make_model(config.model)
+    model = vqvae.make_model(config)
     state = vqvae._initial_state(config, model, stats)
     mel = stats.normalise(np.asarray(audio.log_mel(audio.from_pcm16(clips_BxL))))
 
@@ -112,14 +112,11 @@ def make_tiny_run(
         stats = vqvae.compute_mel_stats(config)
         clips = np.stack([np.asarray(r[stem], np.int16) for r in records])
         variables = _vqvae_variables(config, stats, clips, seed)
-        vqvae.write_run(os.path.join(run_dir, f"vqvae_{stem}"), config, variables, stats)
+        runs.write_vqvae(os.path.join(run_dir, runs.VQVAE_DIRS[stem]), config, variables, stats)
 
     for name, variant in zip(names, variants, strict=True):
         config = tiny_lm_config(variant, run_dir, dataset, n_ctx)
         config.seed = seed
-        state = lm._initial_state(config, lm.make_model(config.model))
-        # write_run builds the same initial state as its template; hand it this one rather
-        # than compiling the LM's init a second time.
-        with mock.patch.object(lm, "_initial_state", return_value=state):
-            lm.write_run(os.path.join(run_dir, name), config, {"params": state.params})
+        state = lm._initial_state(config, lm.make_model(config))  # noqa: SLF001
+        runs.write_lm(os.path.join(run_dir, name), config, {"params": state.params})
     return dict(zip(names, variants, strict=True))

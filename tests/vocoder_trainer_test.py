@@ -10,9 +10,13 @@ import numpy as np
 import pytest
 
 from configs import hifigan_v1, hifigan_v1_finetune, vqvae_drums
-from jdrum import audio, convert, data, parallel, vocode
+from jdrum import audio, data, griffin_lim, parallel, runs
+from jdrum.convert import hifigan as convert
+from jdrum.inference import vocode
 from jdrum.models import hifigan
-from jdrum.trainers import vocoder, vqvae
+from jdrum.trainers import hifigan as vocoder
+from jdrum.trainers import vqvae
+from jdrum.trainers.hifigan import evaluation, segments, state, step
 
 FIXTURE = (
     pathlib.Path(__file__).resolve().parents[2]
@@ -39,7 +43,7 @@ def _config(data_dir, module=hifigan_v1, num_steps=2):
     config.model.update(upsample_kernel_sizes=(32, 32), resblock_kernel_sizes=(3,))
     config.model.resblock_dilations = ((1,),)
     config.discriminator.update(width_divisor=64, periods=(2,), scales=1)
-    config.opt.decay_steps = 10  # so that make_models(config) is the trainer's
+    config.opt.steps_per_epoch = 10  # so that make_models(config) is the trainer's
     config.train.update(num_steps=num_steps, log_every=1, checkpoint_every=2)
     config.train.discriminator_start = 1  # step 0 trains the generator on the mel L1 alone
     config.eval.update(num_clips=1, batch_size=1, griffin_lim_iters=2)
@@ -61,40 +65,44 @@ def test_trains_resumes_exactly_and_vocodes(data_dir, tmp_path):
         _tree_equal(first.generator, resumed.generator)
     # The same four steps without a break: the resumed run has the same data and state.
     config = _config(data_dir)
-    models = vocoder.make_models(config)
+    models = state.make_models(config)
     mesh = parallel.make_mesh(config.mesh)
-    state, shardings = parallel.create_state(lambda: vocoder._initial_state(config, models), mesh)
-    step = parallel.jit_step(functools.partial(vocoder.train_step, models=models), mesh, shardings)
-    batches = iter(vocoder._segments(config, None, num_epochs=None))
-    initial_discriminator = jax.device_get(state.discriminator)
+    train_state, shardings = parallel.create_state(
+        lambda: state.initial_state(config, models), mesh
+    )
+    train_step = parallel.jit_step(
+        functools.partial(step.train_step, models=models), mesh, shardings
+    )
+    batches = iter(segments.segments(config, None, num_epochs=None))
+    initial_discriminator = jax.device_get(train_state.discriminator)
     for i in range(4):
         batch = next(batches)
-        state, metrics = step(state, batch)
+        train_state, metrics = train_step(train_state, batch)
         if i == 0:  # before discriminator_start: the discriminators are left alone
-            _tree_equal(initial_discriminator, state.discriminator)
+            _tree_equal(initial_discriminator, train_state.discriminator)
             assert float(metrics["adversarial"]) == float(metrics["discriminator_loss"]) == 0
             assert float(metrics["loss"]) == pytest.approx(45 * float(metrics["mel_l1"]))
-    _tree_equal(state.generator, resumed.generator)
-    _tree_equal(state.discriminator, resumed.discriminator)
-    _tree_equal(state.spectral, resumed.spectral)
+    _tree_equal(train_state.generator, resumed.generator)
+    _tree_equal(train_state.discriminator, resumed.discriminator)
+    _tree_equal(train_state.spectral, resumed.spectral)
 
     # One more step: every loss term is finite and the discriminators moved.
     assert batch["excerpt"].shape == (2, 2048 + 2 * 512)
     before = jax.device_get(resumed.discriminator)
     trained = jax.device_get(resumed.generator)
-    state, metrics = step(resumed, batch)  # donates `resumed`
+    train_state, metrics = train_step(resumed, batch)  # donates `resumed`
     for key in ("loss", "discriminator_loss", "adversarial", "feature_matching", "mel_l1"):
         assert np.isfinite(float(metrics[key])), key
     with pytest.raises(AssertionError):
-        _tree_equal(before, state.discriminator)
+        _tree_equal(before, train_state.discriminator)
 
     # Evaluation reports the vocoder next to Griffin-Lim on the same held-out clip.
-    result = vocoder.Evaluator(config, models.generator, None)(state)
+    result = evaluation.Evaluator(config, models.generator, None)(train_state)
     assert 0 < result["mel_l1"] < 20 and 0 < result["griffin_lim_mel_l1"] < 20
     assert result["loss_mel_real_over_generated"].shape == (160, 512)
 
     # Inference: folded weights, the same audio as the weight-normed training parameters.
-    generator, variables = vocoder.load(workdir)
+    generator, variables = runs.load_vocoder(workdir)
     assert not generator.weight_norm and "kernel" in variables["params"]["conv_pre"]
     mel = np.full((1, 80, 7), -3.0, np.float32)
     mel[:, :20] = -1.0
@@ -109,18 +117,18 @@ def test_trains_resumes_exactly_and_vocodes(data_dir, tmp_path):
 def test_finetune_mode_uses_the_vqvae_reconstructions(data_dir, tmp_path):
     vq_config = vqvae_drums.get_config("tiny")
     vq_config.model.width = 16
-    model = vqvae.make_model(vq_config.model)
+    model = vqvae.make_model(vq_config)
     variables = jax.jit(model.init, static_argnames="train")(
         jax.random.key(0), jnp.zeros((1, 80, 64)), train=False
     )
     stats = audio.MelStats(np.full(80, -3.0, np.float32), np.full(80, 1.5, np.float32))
-    vqvae.write_run(str(tmp_path / "vq"), vq_config, variables, stats)
+    runs.write_vqvae(str(tmp_path / "vq"), vq_config, variables, stats)
 
     config = _config(data_dir, hifigan_v1_finetune, num_steps=1)
     config.data.vqvae_run = str(tmp_path / "vq")
     workdir = str(tmp_path / "vocoder")
-    state = vocoder.train_and_evaluate(config, workdir)
-    assert int(state.step) == 1
+    trained = vocoder.train_and_evaluate(config, workdir)
+    assert int(trained.step) == 1
 
     mels = np.load(os.path.join(workdir, "finetune_mels", "train.npy"))
     source = data.data_source("synthstems/tiny", "train", data_dir)
@@ -129,33 +137,18 @@ def test_finetune_mode_uses_the_vqvae_reconstructions(data_dir, tmp_path):
     mel = stats.normalise(np.asarray(audio.log_mel(audio.from_pcm16(pcm))))
     recon = stats.denormalise(np.asarray(model.apply(variables, mel, train=False)[0]))
     np.testing.assert_allclose(mels[0], recon[0], atol=1e-4)
-    batch = next(iter(vocoder._segments(config, mels, num_epochs=None)))
+    batch = next(iter(segments.segments(config, mels, num_epochs=None)))
     assert batch["mel"].shape == (2, 80, 8) and batch["excerpt"].shape == (2, 3072)
 
 
 def test_vocode_falls_back_to_griffin_lim(tmp_path):
     t = 9
     mel = np.asarray(audio.log_mel(0.1 * np.sin(np.arange(t * 256) * 0.05)))[None]
-    assert not vocode.has_vocoder(tmp_path)
+    assert not runs.has_vocoder(tmp_path)
     wave = vocode.vocode(mel, run_dir=tmp_path)
     assert wave.shape == (1, t * 256) and wave.dtype == np.float32
-    np.testing.assert_array_equal(wave, vocode.griffin_lim(mel))
+    np.testing.assert_array_equal(wave, griffin_lim.griffin_lim(mel))
     assert vocode.vocode(mel[0]).shape == (t * 256,)
-
-
-def test_mel_to_magnitude_solves_the_least_squares_at_least_as_well_as_librosa():
-    import librosa
-
-    rng = np.random.default_rng(0)
-    x = (rng.normal(size=2**15) * np.exp(-np.arange(2**15) % 4410 / 500)).astype(np.float32)
-    target = np.power(10.0, np.asarray(audio.log_mel(x)), dtype=np.float32)
-    basis = audio.mel_filters(audio.DEFAULT_SPECTROGRAM).astype(np.float32)
-    ours = vocode.mel_to_magnitude(basis, target)
-    theirs = librosa.util.nnls(basis, target)
-    assert ours.shape == theirs.shape and ours.min() >= 0.0
-    residual = np.sum((basis @ ours - target) ** 2)
-    assert residual <= np.sum((basis @ theirs - target) ** 2)
-    assert np.linalg.norm(ours - theirs) < 0.1 * np.linalg.norm(theirs)
 
 
 def test_write_run_of_the_converted_reference_generator(tmp_path):
@@ -165,12 +158,12 @@ def test_write_run_of_the_converted_reference_generator(tmp_path):
     config = hifigan_v1.get_config("tiny")
     config.model.update(model_config)
     config.discriminator.update(width_divisor=64, periods=(2,), scales=1)
-    config.opt.decay_steps = 10
-    vocoder.write_run(str(tmp_path / "vocoder"), config, variables["params"])
+    config.opt.steps_per_epoch = 10
+    runs.write_vocoder(str(tmp_path / "vocoder"), config, variables["params"])
     with np.load(FIXTURE) as npz:
         mel, expected = npz["in/mel_log10"], npz["out/wave"][:, 0]
     np.testing.assert_allclose(vocode.vocode(mel, run_dir=tmp_path), expected, atol=1e-4)
     folded = convert.load_official_vocoder(FIXTURE)[1]
     with pytest.raises(ValueError, match="weight-norm"):
-        vocoder.write_run(str(tmp_path / "other"), config, folded["params"])
-    assert isinstance(vocoder.make_generator(config.model), hifigan.Generator)
+        runs.write_vocoder(str(tmp_path / "other"), config, folded["params"])
+    assert isinstance(runs.generator_config(config).make(), hifigan.Generator)

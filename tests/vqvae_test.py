@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jdrum import convert
+from jdrum.convert import vqvae as convert
 from jdrum.models import layers, quantizer, vqvae
 
 FIXTURE = (

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from configs import vqvae_drums
-from jdrum import audio, data, tokens
+from jdrum import audio, data, runs
+from jdrum.datasets import tokens
+from jdrum.inference import tokenizer
 from jdrum.trainers import vqvae
 
 ARGS = ["--config.model.width=16", "--config.data.batch_size=2", "--config.train.log_every=1"]
@@ -31,7 +33,7 @@ def _command(config, workdir, data_dir, num_steps):
 
 
 def _params(workdir):
-    model, variables, stats = vqvae.load(str(workdir))
+    model, variables, stats = runs.load_vqvae(workdir)
     return jax.tree.map(np.asarray, variables), stats
 
 
@@ -69,14 +71,14 @@ def test_run_keeps_train_split_mel_stats_and_tokenizes(data_dir, tmp_path):
     for stem, config in (("drums", "vqvae_drums"), ("drumless", "vqvae_drumless")):
         command = _command(f"configs/{config}.py:tiny", run / f"vqvae_{stem}", data_dir, 3)
         subprocess.run(command, check=True, timeout=600)
-    _, _, stats = vqvae.load(str(run / "vqvae_drums"))
+    _, _, stats = runs.load_vqvae(run / "vqvae_drums")
     cfg = vqvae_drums.get_config("tiny")
     cfg.data.update(data_dir=str(data_dir), dataset="synthstems/tiny", batch_size=2)
     expected = vqvae.compute_mel_stats(cfg)
     np.testing.assert_allclose(stats.mean, expected.mean, rtol=1e-5)
     np.testing.assert_allclose(stats.std, expected.std, rtol=1e-5)
 
-    counts = tokens.tokenize(str(run), "synthstems/tiny", str(data_dir), batch_size=4)
+    counts = tokenizer.tokenize(str(run), "synthstems/tiny", str(data_dir), batch_size=4)
     source = data.data_source("synthstems/tiny", "validation", data_dir)
     assert counts["validation"] == len(source)
     token_records = tokens.token_source(str(run), "synthstems/tiny", "validation")
@@ -88,7 +90,7 @@ def test_run_keeps_train_split_mel_stats_and_tokenizes(data_dir, tmp_path):
     clip = source[0]
     assert record["song_id"] == clip["song_id"].decode()
     # The codes are the drum VQ-VAE's encoding of the clip.
-    model, variables, stats = vqvae.load(str(run / "vqvae_drums"))
+    model, variables, stats = runs.load_vqvae(run / "vqvae_drums")
     mel = stats.normalise(np.asarray(audio.log_mel(audio.from_pcm16(clip["drums"][None]))))
     codes = model.apply(variables, mel, method=model.encode)
     np.testing.assert_array_equal(np.asarray(codes)[0], record["drum_codes"])

@@ -7,7 +7,7 @@ import os
 
 import tensorflow_datasets as tfds
 
-from jdrum import multitrack, records
+from jdrum.datasets import multitrack, records
 
 # Clips short enough for fake datasets of a few seconds per song.
 SMALL_CLIP = records.ClipConfig(clip_length=2**16, hop_length=2**15)

@@ -20,7 +20,7 @@ import functools
 import numpy as np
 
 from jdrum.audio import SAMPLE_RATE
-from jdrum.beat.tracker import BEAT, DOWNBEAT
+from jdrum.beat.network import BEAT, DOWNBEAT
 
 FPS = 100  # madmom's frame rate for beat activations: hop 441 samples at 44.1 kHz
 

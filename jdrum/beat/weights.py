@@ -7,7 +7,7 @@ Weights are read at run time and never stored in this repository:
 * DA2's `nodrumBeat.*` entries come from the reference `RNNBeatProc.pth` state_dict, given
   here as a mapping of names to NumPy arrays (no torch needed).
 
-Both return flax variables `{"params": tree}` of `jdrum.beat.tracker.BeatTracker` (layout in that
+Both return flax variables `{"params": tree}` of `jdrum.beat.network.BeatTracker` (layout in that
 module's docstring), ready for `model.apply` / `tracker.track`, with probability columns in DA2's
 order [non-beat, downbeat, beat]. Leaves are host NumPy float32 arrays.
 """
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import jax
 import numpy as np
 
-from jdrum.beat.tracker import Variables
+from jdrum.beat.network import Variables
 
 # Column j of a flax output layer = column MADMOM_TO_DA2[j] of madmom's, whose softmax order is
 # [non-beat, beat, downbeat].

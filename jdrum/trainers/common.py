@@ -1,25 +1,27 @@
 """What every trainer shares: optimizer and schedule, metric writer, the resumable train loop.
 
-A trainer builds its model, its initial `TrainState`, a jitted `train_step(state, batch) ->
-(state, metrics)`, a grain iterator and an `evaluate(state) -> metrics`, then hands them to
+A trainer gives `fit` its initial train state (a function), its `train_step(state, batch) ->
+(state, metrics)`, its train data and an evaluator. `fit` writes `config.json`, lays the state
+out on the mesh of `config.mesh` (`jdrum.parallel`), jits the step, reads every process's share
+of the global batch `config.data.batch_size` from its own shard of the records, and runs
 `train_loop`, which restores the latest checkpoint (parameters, optimizer and data position),
 logs, evaluates, checkpoints and stops loudly on a non-finite loss.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
 
+import grain
 import jax
 import numpy as np
 import optax
 import tqdm
 from absl import logging
 
-from jdrum import checkpoint
+from jdrum import checkpoint, parallel, runs
 
 
 def learning_rate_schedule(opt) -> optax.Schedule:
@@ -80,17 +82,53 @@ class Writer:
             self._tb.close()
 
 
-def write_config(config, workdir: str) -> None:
-    """`workdir/config.json`: the run's full configuration."""
-    if jax.process_index() == 0:
-        os.makedirs(workdir, exist_ok=True)
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+def fit(
+    config,
+    workdir: str,
+    *,
+    initial_state: Callable[[], object],
+    train_step: Callable,
+    train_data: Callable[[grain.sharding.ShardOptions, int], object],
+    evaluator: Callable[[object], Callable] | None = None,
+    learning_rate: Callable[[int], float] | None = None,
+):
+    """Trains in `workdir` until `config.train.num_steps`, resuming from its latest checkpoint.
 
+    Args:
+      config: the run config (`mesh`, `data.batch_size`, `train.*` are read here).
+      workdir: the stage folder (`jdrum.runs`).
+      initial_state: () -> the step-0 train state. Built directly in its shardings; when a
+        checkpoint exists only its shapes are taken (nothing is initialised).
+      train_step: (state, batch) -> (state, metrics), a plain function (`parallel.jit_step`).
+      train_data: (shard, local batch size) -> an iterable of batches of this process's shard.
+      evaluator: mesh -> (state -> metrics), built once.
+      learning_rate: the schedule, logged as train/lr.
 
-def read_config(workdir: str) -> dict:
-    with open(os.path.join(workdir, "config.json")) as f:
-        return json.load(f)
+    Returns:
+      The final state.
+    """
+    runs.write_config(config, workdir)
+    mesh = parallel.make_mesh(config.mesh)
+    min_size = config.mesh.fsdp_min_size
+    if runs.latest_step(workdir) is None:
+        state, shardings = parallel.create_state(initial_state, mesh, min_size)
+    else:  # the checkpoint replaces every value; only the structure is needed
+        state, shardings = parallel.state_template(initial_state, mesh, min_size)
+    step = parallel.jit_step(train_step, mesh, shardings)
+    shard = grain.sharding.ShardByJaxProcess(drop_remainder=True)
+    local_batch = parallel.local_batch_size(config.data.batch_size, mesh)
+    return train_loop(
+        workdir=workdir,
+        state=state,
+        train_step=step,
+        train_iter=iter(train_data(shard, local_batch)),
+        num_steps=config.train.num_steps,
+        evaluate=None if evaluator is None else evaluator(mesh),
+        log_every=config.train.log_every,
+        eval_every=config.train.eval_every,
+        checkpoint_every=config.train.checkpoint_every,
+        learning_rate=learning_rate,
+    )
 
 
 def _host(metrics) -> dict[str, float]:
@@ -124,7 +162,7 @@ def train_loop(
     Raises:
       FloatingPointError: the training loss became NaN or infinite.
     """
-    mngr = checkpoint.manager(os.path.join(workdir, "checkpoints"), max_to_keep)
+    mngr = checkpoint.manager(runs.checkpoint_dir(workdir), max_to_keep)
     step, state = checkpoint.restore_latest(mngr, state, train_iter)
     if step:
         logging.info("resumed from step %d", step)

@@ -5,27 +5,23 @@ beat conditions on the token grid), trains `DrumLM` with dropout, evaluates the 
 whole validation split, and reports the drum tokens' unigram entropy next to it (a model that
 ignores its inputs and context cannot beat that number).
 
-Devices: the state is created and the step jitted on the mesh of `config.mesh`
-(`jdrum.parallel`); `config.data.batch_size` is the global batch, of which every process reads
-its share from its own shard of the train records.
+Devices and data: `common.fit`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 
-import grain
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 from flax.training import train_state
 
-from jdrum import checkpoint, data, parallel, tokens
+from jdrum import checkpoint, data, parallel, runs
 from jdrum.beat import conditions
+from jdrum.datasets import tokens
 from jdrum.models import transformer
 from jdrum.trainers import common
 
@@ -34,14 +30,9 @@ class TrainState(train_state.TrainState):
     rng: jax.Array  # key data of the dropout draws
 
 
-def lm_config(model_config) -> transformer.LMConfig:
-    """The model sub-config as the frozen `LMConfig`."""
-    fields = {f.name for f in dataclasses.fields(transformer.LMConfig)}
-    return transformer.LMConfig(**{k: v for k, v in model_config.items() if k in fields})
-
-
-def make_model(model_config) -> transformer.DrumLM:
-    return transformer.DrumLM(lm_config(model_config))
+def make_model(config) -> transformer.DrumLM:
+    """The run config's LM (`runs.lm_config`)."""
+    return runs.lm_config(config).make()
 
 
 def token_run(config, workdir: str) -> str:
@@ -102,9 +93,6 @@ def _eval(params, batch, model: transformer.DrumLM):
     return bits, correct
 
 
-eval_step = jax.jit(_eval, static_argnums=2)
-
-
 def unigram_bits(config, run: str) -> float:
     """Entropy (bits) of the drum-token frequencies of the train split."""
     counts = np.zeros(config.model.vocab_size)
@@ -116,29 +104,19 @@ def unigram_bits(config, run: str) -> float:
 
 def evaluate(state: TrainState, model, config, run: str, mesh=None) -> dict:
     """Loss in bits per token and top-1 accuracy over the whole validation split (every
-    process evaluates the whole split; with a `mesh` the batches are replicated over it)."""
+    process evaluates the whole split; `parallel.replicated_evaluation`)."""
     ds = _records(config, run, "validation", shuffle=False, num_epochs=1)
-    step = eval_step
-    if mesh is not None:
-        step = jax.jit(_eval, static_argnums=2, out_shardings=parallel.replicated(mesh))
+    step = parallel.replicated_evaluation(_eval, mesh, static_argnums=(2,))
     bits = correct = count = 0.0
     for batch in ds.batch(config.data.batch_size, drop_remainder=False):
-        placed = batch if mesh is None else parallel.replicate(batch, mesh)
-        b, c = step(state.params, placed, model)
+        b, c = step(state.params, batch, model)
         bits, correct, count = bits + float(b), correct + float(c), count + batch["drum"].size
     return {"loss_bits": bits / max(count, 1), "accuracy": correct / max(count, 1)}
 
 
 def _initial_state(config, model) -> TrainState:
     rng_init, rng_dropout = jax.random.split(jax.random.key(config.seed))
-    c = model.config
-    drum = jnp.zeros((1, c.n_ctx), jnp.int32)
-    beat = None
-    if c.beat == "low":
-        beat = jnp.zeros((1, c.n_ctx, c.beat_features), jnp.float32)
-    elif c.beat != "none":
-        beat = drum
-    variables = jax.jit(model.init)(rng_init, drum, drum if c.encoder else None, beat)
+    variables = jax.jit(model.init)(rng_init, *model.config.example_inputs())
     return TrainState.create(
         apply_fn=model.apply,
         params=variables["params"],
@@ -149,69 +127,31 @@ def _initial_state(config, model) -> TrainState:
 
 def train_and_evaluate(config, workdir: str) -> TrainState:
     """Trains the LM of `config` in `workdir`, resuming from its latest checkpoint."""
-    common.write_config(config, workdir)
-    model = make_model(config.model)
+    model = make_model(config)
     run = token_run(config, workdir)
     tokens.token_source(run, config.data.dataset, "train")  # a clear error if missing
-    mesh = parallel.make_mesh(config.mesh)
-    state, shardings = parallel.create_state(
-        lambda: _initial_state(config, model), mesh, config.mesh.fsdp_min_size
-    )
-    step = parallel.jit_step(functools.partial(train_step, model=model), mesh, shardings)
-    shard = grain.sharding.ShardByJaxProcess(drop_remainder=True)
-    ds = _records(config, run, "train", shuffle=True, num_epochs=None, shard=shard)
-    local_batch = parallel.local_batch_size(config.data.batch_size, mesh)
-    train_iter = iter(ds.batch(local_batch, drop_remainder=True))
     unigram = unigram_bits(config, run)
 
-    def evaluate_with_reference(s):
-        return {**evaluate(s, model, config, run, mesh), "unigram_bits": unigram}
+    def train_data(shard, batch_size):
+        ds = _records(config, run, "train", shuffle=True, num_epochs=None, shard=shard)
+        return ds.batch(batch_size, drop_remainder=True)
 
-    return common.train_loop(
-        workdir=workdir,
-        state=state,
-        train_step=step,
-        train_iter=train_iter,
-        num_steps=config.train.num_steps,
-        evaluate=evaluate_with_reference,
-        log_every=config.train.log_every,
-        eval_every=config.train.eval_every,
-        checkpoint_every=config.train.checkpoint_every,
+    def evaluator(mesh):
+        return lambda s: {**evaluate(s, model, config, run, mesh), "unigram_bits": unigram}
+
+    return common.fit(
+        config,
+        workdir,
+        initial_state=lambda: _initial_state(config, model),
+        train_step=functools.partial(train_step, model=model),
+        train_data=train_data,
+        evaluator=evaluator,
         learning_rate=common.learning_rate_schedule(config.opt),
     )
 
 
 def restore(workdir: str) -> TrainState:
-    """The latest train state of an LM run."""
-    config = ml_collections.ConfigDict(common.read_config(workdir))
-    model = make_model(config.model)
-    template = jax.eval_shape(lambda: _initial_state(config, model))  # shapes only
-    return checkpoint.restore_state(os.path.join(workdir, "checkpoints"), template)
-
-
-def load(workdir: str):
-    """(model, variables {"params"}, config) of a trained or converted LM run."""
-    config = ml_collections.ConfigDict(common.read_config(workdir))
-    state = restore(workdir)
-    return make_model(config.model), {"params": state.params}, config
-
-
-def write_run(workdir: str, config, variables) -> None:
-    """Writes an LM run directory (config.json + a step-0 checkpoint) holding given weights,
-    e.g. an official LM converted by `python -m jdrum.convert`."""
-    common.write_config(config, workdir)
-    state = _initial_state(config, make_model(config.model)).replace(params=variables["params"])
-    mngr = checkpoint.manager(os.path.join(workdir, "checkpoints"))
-    checkpoint.save(mngr, 0, state)
-    mngr.wait_until_finished()
-
-
-def config_from_lm(lm: transformer.LMConfig, variant: str = "seq2seq_low"):
-    """A full run config around a given `LMConfig` (for converted checkpoints)."""
-    from configs import lm as lm_configs
-
-    config = lm_configs.get_config(variant, None)
-    for field in dataclasses.fields(lm):
-        config.model[field.name] = getattr(lm, field.name)
-    config.sampling.overlap = lm.n_ctx // 2
-    return config
+    """The latest whole train state of an LM run (inference loads `runs.load_lm`)."""
+    config = runs.read_config(workdir)
+    template = jax.eval_shape(lambda: _initial_state(config, make_model(config)))  # shapes only
+    return checkpoint.restore_state(runs.checkpoint_dir(workdir), template)

@@ -6,27 +6,23 @@ reconstructed through the EMA-codebook bottleneck (loss: MSE + 0.02 commitment, 
 §2.4). The codebook statistics are a separate collection of the state, updated only in
 training steps.
 
-Devices: the state is created and the step jitted on the mesh of `config.mesh`
-(`jdrum.parallel`); `config.data.batch_size` is the global batch, of which every process reads
-its share from its own shard of the train records.
+Devices and data: `common.fit`.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
 import grain
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 from absl import logging
 from flax.training import train_state
 
-from jdrum import audio, checkpoint, data, parallel
+from jdrum import audio, checkpoint, data, parallel, runs
 from jdrum.models import vqvae
 from jdrum.trainers import common
 
@@ -38,20 +34,13 @@ class TrainState(train_state.TrainState):
     rng: jax.Array  # key of the codebook's random draws (init, dead-code restarts)
 
 
-def make_model(model_config) -> vqvae.VQVAE:
-    return vqvae.VQVAE(
-        codebook_size=model_config.codebook_size,
-        width=model_config.width,
-        latent=model_config.latent,
-        down=tuple(model_config.down),
-        up=tuple(model_config.up),
-        commit_beta=model_config.commit_beta,
-        dtype=jnp.dtype(model_config.get("dtype", "float32")),  # runs before dtype: float32
-    )
+def make_model(config) -> vqvae.VQVAE:
+    """The run config's VQ-VAE (`runs.vqvae_config`)."""
+    return runs.vqvae_config(config).make()
 
 
 def mel_stats(state) -> audio.MelStats:
-    return audio.MelStats(mean=np.asarray(state.mel_mean), std=np.asarray(state.mel_std))
+    return audio.MelStats(mean=state.mel_mean, std=state.mel_std)
 
 
 def _clips(
@@ -81,8 +70,7 @@ def compute_mel_stats(config) -> audio.MelStats:
 
 
 def _normalised_mel(state, pcm_BxL):
-    mel_BxMxT = _log_mel(pcm_BxL)
-    return (mel_BxMxT - state.mel_mean[None, :, None]) / state.mel_std[None, :, None]
+    return mel_stats(state).normalise(_log_mel(pcm_BxL))
 
 
 def train_step(state: TrainState, batch, model: vqvae.VQVAE):
@@ -120,26 +108,18 @@ def _eval(state: TrainState, batch, model: vqvae.VQVAE):
     return recon, mel, aux
 
 
-eval_step = jax.jit(_eval, static_argnums=2)  # (recon, mel, aux) of a batch, no update
-
-
 def evaluate(state: TrainState, model, config, mesh=None) -> dict:
     """Losses over the whole validation split, codes in use, and one mel with its recon.
 
-    Every process evaluates the whole split; with a `mesh` (a state on many devices or
-    hosts) the batches are replicated over it and so are the results.
+    Every process evaluates the whole split (`parallel.replicated_evaluation`).
     """
     ds = _clips(config, "validation", shuffle=False, num_epochs=1)
     ds = ds.batch(config.data.batch_size, drop_remainder=False)
-    step = eval_step
-    if mesh is not None:
-        step = jax.jit(_eval, static_argnums=2, out_shardings=parallel.replicated(mesh))
+    step = parallel.replicated_evaluation(_eval, mesh, static_argnums=(2,))
     sums, count = {}, 0
     used = np.zeros(config.model.codebook_size, bool)
     first = None
     for batch in ds:
-        if mesh is not None:
-            batch = parallel.replicate(batch, mesh)
         recon, mel, aux = step(state, batch, model)
         n = len(batch["audio"])
         for key in ("recon_loss", "commit_loss", "loss"):
@@ -179,61 +159,31 @@ def _initial_state(config, model, stats: audio.MelStats) -> TrainState:
 
 def train_and_evaluate(config, workdir: str) -> TrainState:
     """Trains the VQ-VAE of `config` in `workdir`, resuming from its latest checkpoint."""
-    common.write_config(config, workdir)
-    model = make_model(config.model)
-    has_checkpoint = checkpoint.manager(os.path.join(workdir, "checkpoints")).latest_step()
-    if has_checkpoint:
-        stats = _blank_stats()  # the checkpoint's statistics replace these
-    else:
+    model = make_model(config)
+    if runs.latest_step(workdir) is None:
         logging.info("computing mel statistics of the train split")
         stats = compute_mel_stats(config)
-    mesh = parallel.make_mesh(config.mesh)
-    state, shardings = parallel.create_state(
-        lambda: _initial_state(config, model, stats), mesh, config.mesh.fsdp_min_size
-    )
-    step = parallel.jit_step(functools.partial(train_step, model=model), mesh, shardings)
-    shard = grain.sharding.ShardByJaxProcess(drop_remainder=True)
-    ds = _clips(config, "train", shuffle=True, num_epochs=None, shard=shard)
-    local_batch = parallel.local_batch_size(config.data.batch_size, mesh)
-    train_iter = iter(ds.batch(local_batch, drop_remainder=True))
-    return common.train_loop(
-        workdir=workdir,
-        state=state,
-        train_step=step,
-        train_iter=train_iter,
-        num_steps=config.train.num_steps,
-        evaluate=lambda s: evaluate(s, model, config, mesh),
-        log_every=config.train.log_every,
-        eval_every=config.train.eval_every,
-        checkpoint_every=config.train.checkpoint_every,
+    else:
+        stats = _blank_stats()  # the checkpoint's statistics replace these
+
+    def train_data(shard, batch_size):
+        ds = _clips(config, "train", shuffle=True, num_epochs=None, shard=shard)
+        return ds.batch(batch_size, drop_remainder=True)
+
+    return common.fit(
+        config,
+        workdir,
+        initial_state=lambda: _initial_state(config, model, stats),
+        train_step=functools.partial(train_step, model=model),
+        train_data=train_data,
+        evaluator=lambda mesh: lambda s: evaluate(s, model, config, mesh),
         learning_rate=common.learning_rate_schedule(config.opt),
     )
 
 
 def restore(workdir: str) -> TrainState:
-    """The latest train state of a VQ-VAE run."""
-    config = ml_collections.ConfigDict(common.read_config(workdir))
-    model = make_model(config.model)
+    """The latest whole train state of a VQ-VAE run (inference loads `runs.load_vqvae`)."""
+    config = runs.read_config(workdir)
+    model = make_model(config)
     template = jax.eval_shape(lambda: _initial_state(config, model, _blank_stats()))  # shapes
-    return checkpoint.restore_state(os.path.join(workdir, "checkpoints"), template)
-
-
-def load(workdir: str):
-    """(model, variables {"params", "codebook"}, MelStats) of a trained VQ-VAE run."""
-    config = ml_collections.ConfigDict(common.read_config(workdir))
-    state = restore(workdir)
-    variables = {"params": state.params, "codebook": state.codebook}
-    return make_model(config.model), variables, mel_stats(state)
-
-
-def write_run(workdir: str, config, variables, stats: audio.MelStats) -> None:
-    """Writes a run directory (config.json + a step-0 checkpoint) holding given weights, e.g.
-    an official VQ-VAE converted by `python -m jdrum.convert`; `load` and tokenize read it."""
-    common.write_config(config, workdir)
-    model = make_model(config.model)
-    state = _initial_state(config, model, stats).replace(
-        params=variables["params"], codebook=variables["codebook"]
-    )
-    mngr = checkpoint.manager(os.path.join(workdir, "checkpoints"))
-    checkpoint.save(mngr, 0, state)
-    mngr.wait_until_finished()
+    return checkpoint.restore_state(runs.checkpoint_dir(workdir), template)

@@ -22,7 +22,7 @@ import os
 
 import tensorflow_datasets as tfds
 
-from jdrum import multitrack, records
+from jdrum.datasets import multitrack, records
 from tfds_builders.medleydb import medleydb_dataset_builder as medleydb
 from tfds_builders.mixing_secret import mixing_secret_dataset_builder as mixing_secret
 from tfds_builders.musdb18 import musdb18_dataset_builder as musdb18

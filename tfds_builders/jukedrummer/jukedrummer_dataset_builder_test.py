@@ -5,7 +5,8 @@ import collections
 import numpy as np
 import pytest
 
-from jdrum import audio, multitrack, records
+from jdrum import audio
+from jdrum.datasets import multitrack, records
 from tfds_builders import testing
 from tfds_builders.jukedrummer import jukedrummer_dataset_builder as jukedrummer
 from tfds_builders.medleydb import fake_data as fake_medleydb

@@ -25,7 +25,7 @@ import tensorflow_datasets as tfds
 import yaml
 from absl import logging
 
-from jdrum import multitrack, records
+from jdrum.datasets import multitrack, records
 
 SOURCE = "medleydb"
 # Folders that hold the track folders (the medleydb package's `Audio/`, the Zenodo archives'

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from jdrum import audio, multitrack, records
+from jdrum import audio
+from jdrum.datasets import multitrack, records
 from tfds_builders import testing
 from tfds_builders.medleydb import fake_data
 from tfds_builders.medleydb import medleydb_dataset_builder as medleydb

@@ -34,7 +34,7 @@ import tensorflow_datasets as tfds
 import yaml
 from absl import logging
 
-from jdrum import multitrack, records
+from jdrum.datasets import multitrack, records
 
 SOURCE = "mixing_secret"
 METADATA_DIR = "metadata"

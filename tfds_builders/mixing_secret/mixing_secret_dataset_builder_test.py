@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from jdrum import audio, multitrack, records
+from jdrum import audio
+from jdrum.datasets import multitrack, records
 from tfds_builders import testing
 from tfds_builders.mixing_secret import fake_data
 from tfds_builders.mixing_secret import mixing_secret_dataset_builder as ms

@@ -1,4 +1,5 @@
-"""A small fake MUSDB18 / MUSDB18-HQ folder for tests (DATASETS §5), from `jdrum.synth` songs."""
+"""A small fake MUSDB18 / MUSDB18-HQ folder for tests (DATASETS §5), from synthstems songs
+(`jdrum.datasets.synth`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import subprocess
 import numpy as np
 import soundfile
 
-from jdrum import synth
+from jdrum.datasets import synth
 
 # Names with a dot and an apostrophe, and songs that the other datasets also hold
 # (exact-key MedleyDB and MixingSecret duplicates, and an alias-table one).

@@ -18,7 +18,7 @@ import os
 
 import tensorflow_datasets as tfds
 
-from jdrum import multitrack, records
+from jdrum.datasets import multitrack, records
 
 SUBSETS = ("train", "test")
 DRUM_STEM = "drums"

@@ -1,9 +1,10 @@
 """synthstems: multitrack songs synthesised in NumPy, with exact beat and downbeat truth.
 
-Needs no download: `jdrum.synth` renders every song from a seed, so the demo, the tests and CI
-run on a fresh machine. Each song has a drum kit (kick, snare, hi-hats, toms, cymbals; humanised,
-with fills) and three drumless instruments (bass, chords, lead) over a chord progression, at
-60-200 BPM in 3/4 or 4/4, in one of `jdrum.synth.STYLES`; about 20 % change tempo or groove.
+Needs no download: `jdrum.datasets.synth` renders every song from a seed, so the demo, the tests
+and CI run on a fresh machine. Each song has a drum kit (kick, snare, hi-hats, toms, cymbals;
+humanised, with fills) and three drumless instruments (bass, chords, lead) over a chord
+progression, at 60-200 BPM in 3/4 or 4/4, in one of `jdrum.datasets.synth.STYLES`; about 20 %
+change tempo or groove.
 
 Build (array_record, no TensorFlow needed):
 
@@ -27,7 +28,8 @@ import dataclasses
 
 import tensorflow_datasets as tfds
 
-from jdrum import parallel, records, synth
+from jdrum import parallel
+from jdrum.datasets import records, synth
 
 
 @dataclasses.dataclass(eq=False)

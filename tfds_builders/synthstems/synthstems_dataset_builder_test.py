@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from jdrum import audio, data, records, synth
+from jdrum import audio, data
+from jdrum.datasets import records, synth
 
 SR = audio.SAMPLE_RATE
 

@@ -1,18 +1,13 @@
-"""Mel → waveform: a run's HiFi-GAN vocoder, or Griffin-Lim when the run has none.
+"""Griffin-Lim inversion of log10 mels with the front end's exact geometry (`griffin_lim`).
 
-    audio_BxL = vocode(mel_BxMxT_log10, run_dir="runs/demo")   # runs/demo/vocoder if trained
-    vocoder = Vocoder("runs/demo/vocoder")                      # load once, call many times
-
-Mels are the log10 mels of `jdrum.audio.log_mel` (de-normalised: what a drum VQ-VAE's decoder
-output becomes after `MelStats.denormalise`), (B, n_mels, T) or (n_mels, T); the audio is
-float32 (B, T·256) (or (T·256,)) at 44.1 kHz, frame j centred on sample 256·j + 128 as in the
-front end. The generator is fully convolutional, so any T works (each new T compiles once).
+The vocoder of a run without a trained HiFi-GAN (`jdrum.inference.vocode`), and the baseline
+the HiFi-GAN trainer scores itself against. `fast_griffin_lim` is librosa's fast Griffin-Lim
+as one jitted JAX program; `mel_to_magnitude` solves mel → STFT magnitude.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -22,10 +17,9 @@ from jdrum import audio
 
 GRIFFIN_LIM_ITERS = 32  # librosa's default; fast Griffin-Lim (momentum 0.99), random phase seed 0
 NNLS_ITERS = 30  # FISTA steps of the mel -> STFT-magnitude least squares
-VOCODER_DIR = "vocoder"  # a run's vocoder stage, `<run>/vocoder`
 
 
-def _batched(mel) -> tuple[np.ndarray, bool]:
+def batched(mel) -> tuple[np.ndarray, bool]:
     mel = np.asarray(mel, np.float32)
     if mel.ndim == 2:
         return mel[None], True
@@ -57,7 +51,7 @@ def griffin_lim(
     Returns:
       (B, T·hop) or (T·hop,) float32 audio.
     """
-    mel_BxMxT, single = _batched(mel_log10)
+    mel_BxMxT, single = batched(mel_log10)
     if mel_BxMxT.shape[1] != config.n_mels:
         raise ValueError(f"expected {config.n_mels} mel bins, got {mel_BxMxT.shape[1]}")
     basis = audio.mel_filters(config).astype(np.float32)
@@ -161,69 +155,3 @@ def mel_to_magnitude(basis_MxF: np.ndarray, mel_MxT: np.ndarray, iters: int = NN
         y = x_next + ((t - 1.0) / t_next) * (x_next - x)
         x, t = x_next, t_next
     return x.astype(np.float32)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _generate(generator, variables, mel_BxMxT):
-    return generator.apply(variables, mel_BxMxT)
-
-
-class Vocoder:
-    """A trained vocoder run (`jdrum.trainers.vocoder`), loaded once; calls are jitted.
-
-    `Vocoder(workdir)(mel)` maps log10 mels (B, n_mels, T) or (n_mels, T) to float32 audio
-    (B, T·256) or (T·256,).
-    """
-
-    def __init__(self, workdir: str | os.PathLike):
-        from jdrum.trainers import vocoder as vocoder_trainer
-
-        self.workdir = os.fspath(workdir)
-        self.generator, self.variables = vocoder_trainer.load(self.workdir)
-
-    @property
-    def hop_length(self) -> int:
-        return self.generator.hop_length
-
-    def __call__(self, mel_log10) -> np.ndarray:
-        mel_BxMxT, single = _batched(mel_log10)
-        if mel_BxMxT.shape[2] == 0:
-            wave = np.zeros((mel_BxMxT.shape[0], 0), np.float32)
-        else:
-            wave = np.asarray(_generate(self.generator, self.variables, mel_BxMxT), np.float32)
-        return wave[0] if single else wave
-
-
-def has_vocoder(run_dir: str | os.PathLike | None) -> bool:
-    """Whether `run_dir/vocoder` holds a vocoder checkpoint."""
-    if not run_dir:
-        return False
-    checkpoints = os.path.join(os.fspath(run_dir), VOCODER_DIR, "checkpoints")
-    return os.path.isdir(checkpoints) and any(d.isdigit() for d in os.listdir(checkpoints))
-
-
-def vocode(mel_log10, run_dir: str | os.PathLike | None = None) -> np.ndarray:
-    """log10 mels → audio with `run_dir/vocoder` if it has a checkpoint, else Griffin-Lim
-    (`GRIFFIN_LIM_ITERS` iterations).
-
-    Args:
-      mel_log10: (B, n_mels, T) or (n_mels, T) log10 mel (de-normalised).
-      run_dir: a run directory whose `vocoder` subfolder is a vocoder run, or None.
-
-    Returns:
-      float32 audio (B, T·256) or (T·256,).
-    """
-    if has_vocoder(run_dir):
-        workdir = os.path.join(os.fspath(run_dir), VOCODER_DIR)
-        return _cached_vocoder(os.path.abspath(workdir), _latest_step(workdir))(mel_log10)
-    return griffin_lim(mel_log10)
-
-
-def _latest_step(workdir: str) -> int:
-    return max(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
-
-
-@functools.lru_cache(maxsize=2)
-def _cached_vocoder(workdir: str, step: int) -> Vocoder:
-    del step  # part of the cache key: a newer checkpoint loads again
-    return Vocoder(workdir)

@@ -5,18 +5,18 @@
     result.drums  # (4, L) float32 drum stems, level-matched to the input
     result.mix    # (4, L) input + drums, peak-limited to 0.99
 
-A run directory holds `vqvae_drums/`, `vqvae_drumless/`, the LM (`lm/` by default), and
-optionally `vocoder/` (else Griffin-Lim) and `tracker.json` ({"tracker": NAME}, a name of
-`jdrum.beat.tracking.load` whose path, if relative, is relative to the run directory; default
-"madmom", the tracker of the synthstems builds; `python -m jdrum.convert --official` writes
-the DA2 tracker there).
+A run directory (`jdrum.runs`) holds `vqvae_drums/`, `vqvae_drumless/`, the LM (`lm/` by
+default), and optionally `vocoder/` (else Griffin-Lim) and `tracker.json` ({"tracker": NAME},
+a name of `jdrum.runs.tracker` whose path, if relative, is relative to the run directory;
+default "madmom", the tracker of the synthstems builds; `python -m jdrum.convert --official`
+writes the DA2 tracker there).
 
 Steps for an input of L samples (S = L // 1024 tokens; the last L mod 1024 samples get no
 drums and are silent in the stem):
 
 1. drumless codes: log-mel → drumless statistics → drumless VQ-VAE encoder → (S,) codes;
 2. beat: the tracker on the whole input → low / mid / high conditions on the token grid;
-3. drum codes: `jdrum.sampling.generate` (windows with continuation for any S, a batch of
+3. drum codes: `jdrum.inference.sampling.generate` (windows with continuation for any S, a batch of
    takes); a take whose drums come out near-silent is re-sampled with a fresh key, up to
    `max_retries` times;
 4. drum audio: drum VQ-VAE decoder → drum statistics → vocoder (or Griffin-Lim: when the run
@@ -28,18 +28,15 @@ drums and are silent in the stem):
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jdrum import audio, sampling, vocode
-from jdrum.beat import conditions, dbn, tracking
-from jdrum.trainers import lm as lm_trainer
-from jdrum.trainers import vqvae as vqvae_trainer
+from jdrum import runs
+from jdrum.beat import conditions, dbn
+from jdrum.inference import sampling, vocode
 
 VOCODERS = ("auto", "hifigan", "griffin-lim")  # see `Pipeline`
 
@@ -59,18 +56,6 @@ class Accompaniment:
     gains_db: np.ndarray  # (K,) gain applied to each raw drum take
     retries: list[int]  # re-samplings of each take (near-silent takes)
     silent: list[bool]  # takes still near-silent after the retries
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _encode(model, variables, mean, std, audio_BxL):
-    mel = (audio.log_mel(audio_BxL) - mean[None, :, None]) / std[None, :, None]
-    return model.apply(variables, mel, method=model.encode)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _decode(model, variables, mean, std, codes_BxS):
-    mel = model.apply(variables, codes_BxS, method=model.decode)
-    return mel * std[None, :, None] + mean[None, :, None]
 
 
 def dbfs(x) -> np.ndarray:
@@ -93,41 +78,29 @@ class Pipeline:
         self.run_dir = os.fspath(run_dir)
         if vocoder not in VOCODERS:
             raise ValueError(f"vocoder must be one of {', '.join(VOCODERS)}, got {vocoder!r}")
-        for part in ("vqvae_drums", "vqvae_drumless", lm_dir):
+        for part in (*runs.VQVAE_DIRS.values(), lm_dir):
             if not os.path.isdir(os.path.join(self.run_dir, part)):
                 raise FileNotFoundError(f"{self.run_dir}: no {part}/ (not a complete run)")
-        self.vqvae = {
-            stem: vqvae_trainer.load(os.path.join(self.run_dir, f"vqvae_{stem}"))
-            for stem in ("drums", "drumless")
+        self.codecs = {
+            stem: runs.load_codec(os.path.join(self.run_dir, directory))
+            for stem, directory in runs.VQVAE_DIRS.items()
         }
-        self.lm, self.lm_variables, self.lm_config = lm_trainer.load(
+        self.lm, self.lm_variables, self.lm_config = runs.load_lm(
             os.path.join(self.run_dir, lm_dir)
         )
         self.sampling = sampling.SamplingConfig(**self.lm_config.sampling.to_dict())
-        self.tracker_name = tracker or self._tracker_name()
-        self.tracker = dataclasses.replace(tracking.load(self.tracker_name), batch_size=1)
-        self.has_vocoder = vocoder != "griffin-lim" and vocode.has_vocoder(self.run_dir)
+        self.tracker_name = tracker or runs.run_tracker_name(self.run_dir)
+        self.tracker = dataclasses.replace(runs.tracker(self.tracker_name), batch_size=1)
+        self.has_vocoder = vocoder != "griffin-lim" and runs.has_vocoder(self.run_dir)
         if vocoder == "hifigan" and not self.has_vocoder:
             raise FileNotFoundError(f"{self.run_dir}: no trained vocoder/ (vocoder='hifigan')")
-
-    def _tracker_name(self) -> str:
-        path = os.path.join(self.run_dir, "tracker.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                name = json.load(f)["tracker"]
-            kind, sep, location = name.partition(":")
-            if sep and not os.path.isabs(location):
-                name = f"{kind}:{os.path.join(self.run_dir, location)}"
-            return name
-        return "madmom"
 
     # --------------------------------------------------------------------------- stages
 
     def codes(self, x_L: np.ndarray, stem: str = "drumless") -> np.ndarray:
         """(S,) codes of a signal (its first S·1024 samples) from the `stem` VQ-VAE."""
-        model, variables, stats = self.vqvae[stem]
         usable = conditions.num_tokens(len(x_L)) * conditions.TOKEN_HOP
-        codes = _encode(model, variables, stats.mean, stats.std, jnp.asarray(x_L[None, :usable]))
+        codes = self.codecs[stem].encode(jnp.asarray(x_L[None, :usable]))
         return np.asarray(codes[0], np.int32)
 
     def beat(self, x_L: np.ndarray) -> dict:
@@ -162,12 +135,11 @@ class Pipeline:
 
     def drum_audio(self, codes_KxS: np.ndarray) -> np.ndarray:
         """(K, S·1024) raw drum audio of drum codes (decoder, statistics, vocoder)."""
-        model, variables, stats = self.vqvae["drums"]
-        mel = _decode(model, variables, stats.mean, stats.std, jnp.asarray(codes_KxS))
+        mel = self.codecs["drums"].decode(jnp.asarray(codes_KxS))
         return vocode.vocode(np.asarray(mel), self.run_dir if self.has_vocoder else None)
 
     def sample_codes(self, drumless_codes, beat, num_takes: int, key, config=None, progress=None):
-        """(K, S) drum codes (see `jdrum.sampling.generate`)."""
+        """(K, S) drum codes (see `jdrum.inference.sampling.generate`)."""
         level = self.lm.config.beat
         return sampling.generate(
             self.lm,

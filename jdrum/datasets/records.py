@@ -19,6 +19,8 @@ import jax
 import numpy as np
 
 from jdrum import audio as audio_lib
+from jdrum import runs
+from jdrum.beat import dbn, network
 
 SPLITS = ("train", "validation", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -56,7 +58,7 @@ class ClipConfig:
     min_gap_s: float | None = None  # downbeat mode: None = clip duration; the reference: 24.0
     drop_silent_drums: bool = True  # drop clips whose drum stem fails `audio.is_silent`
     # Beat features of the drumless clip: "none" writes zeros and no beats; otherwise a
-    # tracker name of `jdrum.beat.tracking.load` ("madmom", "run:DIR", "da2:FILE").
+    # tracker name of `jdrum.runs.tracker` ("madmom", "run:DIR", "da2:FILE").
     tracker: str = "none"
 
     def __post_init__(self):
@@ -139,13 +141,11 @@ def beat_features(drumless_NxL: np.ndarray, config: ClipConfig):
     activation = np.zeros((n, config.beat_frames, BEAT_CLASSES), np.float32)
     beats = [np.zeros((0, 2), np.float32) for _ in range(n)]
     if config.tracker != "none" and n:
-        from jdrum.beat import dbn, tracker, tracking
-
-        embedding_NxTxD, activation = tracking.load(config.tracker)(drumless_NxL)
+        embedding_NxTxD, activation = runs.tracker(config.tracker)(drumless_NxL)
         embedding = embedding_NxTxD.astype(np.float16)
         # madmom's default DBN (threshold 0.05): the reference's high-level DBN (threshold
         # 0.65, `conditions.dbn_high_beats`) finds nothing on weak drumless activations.
-        pairs = np.asarray(tracker.beat_activations(activation))
+        pairs = np.asarray(network.beat_activations(activation))
         beats = [dbn.dbn_beats(pair).astype(np.float32) for pair in pairs]
     return embedding, activation, beats
 
@@ -185,8 +185,6 @@ def song_clips(
         if true_beats is not None and len(true_beats):
             beats = true_beats
         else:
-            from jdrum.beat import dbn
-
             beats = dbn.track_beats(drums + drumless)
         downbeats = beats[beats[:, 1] == 1, 0]
         starts = audio_lib.downbeat_clip_starts(

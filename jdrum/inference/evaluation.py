@@ -10,10 +10,10 @@ the clip records reassembled into whole songs; `unit="clip"` takes the clips one
 instead) and every run, the song's drumless stem goes through `Pipeline.accompany`, which
 samples `num_takes` takes in one batch with windowed generation for any length (seed from
 `seed` and the song's position, the same for every run). The evaluation tracker (`tracker`, a
-`jdrum.beat.tracking.load` name) runs on every generated drum stem and on the real drum stem,
+`jdrum.runs.tracker` name) runs on every generated drum stem and on the real drum stem,
 and `jdrum.beat.dbn.decode` (madmom's default DBN) decodes their beats over the whole song.
 
-Metrics per take (`jdrum.metrics`; a song's value is the mean over its takes):
+Metrics per take (`jdrum.beat.metrics`; a song's value is the mean over its takes):
 
 * rhythm, against the song's true beats where the dataset has them, else against the beats
   tracked on its drumless stem: B-F1, DB-F1 (70 ms), CMLt, AMLt, tempo agreement (median
@@ -44,8 +44,9 @@ import os
 import numpy as np
 import tqdm
 
-from jdrum import audio, data, metrics, pipeline
-from jdrum.beat import dbn, tracking
+from jdrum import audio, data, runs
+from jdrum.beat import dbn, metrics
+from jdrum.inference import pipeline
 
 DEFAULT_LM = "lm"
 RUN_PARTS = ("vqvae_drums", "vqvae_drumless")
@@ -234,7 +235,7 @@ class Row:
 
 
 def evaluate_runs(
-    runs: list[str],
+    run_specs: list[str],
     dataset: str,
     split: str,
     data_dir,
@@ -253,7 +254,7 @@ def evaluate_runs(
     """Evaluates runs on the songs of a dataset split and writes evaluation.{json,csv}.
 
     Args:
-      runs: `DIR` or `DIR:LMSUBDIR` values (see the module docstring); the rows' labels.
+      run_specs: `DIR` or `DIR:LMSUBDIR` values (see the module docstring); the rows' labels.
       dataset: a built dataset NAME[/CONFIG].
       split: its split (e.g. "test").
       data_dir: where it is built.
@@ -262,7 +263,7 @@ def evaluate_runs(
       shortest: with unit "song", the `max_songs` shortest songs instead (a quicker look).
       num_takes: drum takes per song and run, sampled as one batch.
       seed: PRNG seed of the sampling.
-      tracker: the evaluation tracker (`jdrum.beat.tracking.load` name).
+      tracker: the evaluation tracker (`jdrum.runs.tracker` name).
       output_dir: where the files go; None: the first run's directory.
       lm: the LM subdirectory of runs given as plain `DIR`.
       vocoder: how every run makes drum audio (`pipeline.Pipeline`: "auto", "hifigan",
@@ -281,11 +282,11 @@ def evaluate_runs(
       EvaluationError: a missing or incomplete run, a missing dataset or split, no songs, or
         bad counts.
     """
-    if not runs:
+    if not run_specs:
         raise EvaluationError("no runs to evaluate")
     if max_songs < 0 or num_takes < 1:
         raise EvaluationError(f"need max_songs >= 0 and num_takes >= 1: {max_songs}, {num_takes}")
-    specs = [parse_run(run, lm) for run in runs]
+    specs = [parse_run(run, lm) for run in run_specs]
     labels = [spec.label for spec in specs]
     if len(set(labels)) != len(labels):
         raise EvaluationError(f"a run is named twice: {labels}")
@@ -313,7 +314,7 @@ def evaluate_runs(
     # Every take of every run, the real drums, the round trips (and the drumless stem when
     # there are no true beats) of a song in one batch of the tracker.
     batch = len(specs) * num_takes + 1 + len(round_trips) + (0 if has_true_beats else 1)
-    evaluator = dataclasses.replace(tracking.load(tracker), batch_size=batch)
+    evaluator = dataclasses.replace(runs.tracker(tracker), batch_size=batch)
     generated, references = [], []  # per song: {label: [Tracked per take]}, Reference
     bar = tqdm.tqdm(songs, desc="evaluating", unit="song", disable=not verbose)
     for position, song in enumerate(bar):

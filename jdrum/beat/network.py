@@ -31,6 +31,7 @@ stay float32. The default float32 is the reference computation.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -196,6 +197,27 @@ class BeatTracker(nn.Module):
     def probabilities(self, features_BxTxF: jax.Array) -> jax.Array:
         """probabilities_BxTx3: softmax over [non-beat, downbeat, beat]."""
         return self(features_BxTxF)[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackerConfig:
+    """The sizes of a trained `BeatTracker` as a run's `config.model` gives them
+    (`frozen.from_mapping`); trackers that jdrum trains have madmom's head."""
+
+    num_layers: int = 3
+    hidden: int = 25
+    peephole: bool = True
+    head: str = "madmom"
+    dtype: str = "float32"  # compute dtype; runs before the field existed are float32
+
+    def make(self) -> BeatTracker:
+        return BeatTracker(
+            num_layers=self.num_layers,
+            hidden=self.hidden,
+            peephole=self.peephole,
+            head=self.head,
+            dtype=jnp.dtype(self.dtype),
+        )
 
 
 def tracker_for(variables: Variables) -> BeatTracker:

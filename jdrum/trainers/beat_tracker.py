@@ -6,9 +6,7 @@ records' true beats (each beat also marks its two neighbour frames at half weigh
 trains) or, for data without annotations, from a teacher: madmom's downbeat ensemble on the
 full mix (drums + drumless).
 
-Devices: the state is created and the step jitted on the mesh of `config.mesh`
-(`jdrum.parallel`); `config.data.batch_size` is the global batch, of which every process reads
-its share from its own shard of the train records.
+Devices and data: `common.fit`.
 """
 
 from __future__ import annotations
@@ -19,14 +17,13 @@ import os
 import grain
 import jax
 import jax.numpy as jnp
-import mir_eval
 import numpy as np
 import optax
 from absl import logging
 from flax.training import train_state
 
-from jdrum import audio, data, parallel
-from jdrum.beat import dbn, features, tracker, weights
+from jdrum import audio, data, parallel, runs
+from jdrum.beat import dbn, features, metrics, network, weights
 from jdrum.trainers import common
 
 NEIGHBOUR_WEIGHT = 0.5
@@ -81,14 +78,9 @@ class Featurize(grain.transforms.Map):
         return {"features": feats.astype(np.float32), "targets": targets}
 
 
-def make_model(model_config) -> tracker.BeatTracker:
-    return tracker.BeatTracker(
-        num_layers=model_config.num_layers,
-        hidden=model_config.hidden,
-        peephole=model_config.peephole,
-        head="madmom",
-        dtype=jnp.dtype(model_config.get("dtype", "float32")),  # runs before dtype: float32
-    )
+def make_model(config) -> network.BeatTracker:
+    """The run config's tracker (`runs.tracker_config`)."""
+    return runs.tracker_config(config).make()
 
 
 def initial_params(model, model_config, rng, num_features: int = features.NUM_FEATURES):
@@ -128,88 +120,53 @@ def _dataset(config, split: str, shuffle: bool, num_epochs: int | None, shard=No
     return ds.map(Featurize(config.data.stem, config.data.targets)), source
 
 
-def beat_f1(probabilities_Tx3: np.ndarray, true_beats_Nx2: np.ndarray) -> float:
-    """Beat F-measure (mir_eval, 70 ms) of the DBN on tracker probabilities vs true beats."""
-    estimated = dbn.dbn_beats(np.asarray(tracker.beat_activations(probabilities_Tx3)))
-    return float(mir_eval.beat.f_measure(true_beats_Nx2[:, 0], estimated[:, 0], 0.07))
-
-
 def _loss_and_probabilities(params, batch, model):
     loss = loss_fn(params, model, batch)
     return loss, model.apply(params, batch["features"], method=model.probabilities)
 
 
 def evaluate(params, model, config, mesh=None) -> dict[str, float]:
-    """Loss over the whole validation split and beat F1 where the clips have true beats.
+    """Loss over the whole validation split and beat F1 (madmom's default DBN on the tracker's
+    probabilities, `dbn.decode`) where the clips have true beats.
 
-    Every process evaluates the whole split; with a `mesh` (parameters on many devices or
-    hosts) the clips are replicated over it and so are the results.
+    Every process evaluates the whole split (`parallel.replicated_evaluation`).
     """
     ds, source = _dataset(config, "validation", shuffle=False, num_epochs=1)
-    out_shardings = None if mesh is None else parallel.replicated(mesh)
-    step = jax.jit(_loss_and_probabilities, static_argnums=2, out_shardings=out_shardings)
+    step = parallel.replicated_evaluation(_loss_and_probabilities, mesh, static_argnums=(2,))
     losses, f1 = [], []
     for i, item in enumerate(ds):
-        batch = jax.tree.map(lambda x: x[None], item)
-        if mesh is not None:
-            batch = parallel.replicate(batch, mesh)
-        loss, probabilities = step(params, batch, model)
+        loss, probabilities = step(params, jax.tree.map(lambda x: x[None], item), model)
         losses.append(float(loss))
         truth = np.asarray(source[i]["true_beats"], np.float32).reshape(-1, 2)
         if len(truth) >= 2:
-            f1.append(beat_f1(np.asarray(probabilities)[0], truth))
-    metrics = {"loss": float(np.mean(losses))}
+            estimated = dbn.decode(np.asarray(probabilities)[0])
+            f1.append(metrics.beat_f1(truth[:, 0], estimated[:, 0]))
+    result = {"loss": float(np.mean(losses))}
     if f1:
-        metrics["beat_f1"] = float(np.mean(f1))
-    return metrics
+        result["beat_f1"] = float(np.mean(f1))
+    return result
 
 
 def train_and_evaluate(config, workdir: str):
     """Trains the tracker of `config` in `workdir` (resuming) and evaluates it at the end."""
-    common.write_config(config, workdir)
-    model = make_model(config.model)
-    mesh = parallel.make_mesh(config.mesh)
-    # On the host: the jitted init below takes them as constants on every mesh.
+    model = make_model(config)
+    # On the host: the jitted init takes them as constants on every mesh.
     params = jax.device_get(initial_params(model, config.model, jax.random.key(config.seed)))
-    state, shardings = parallel.create_state(
-        lambda: train_state.TrainState.create(
+
+    def train_data(shard, batch_size):
+        ds, _ = _dataset(config, "train", shuffle=True, num_epochs=None, shard=shard)
+        return ds.batch(batch_size, drop_remainder=True)
+
+    state = common.fit(
+        config,
+        workdir,
+        initial_state=lambda: train_state.TrainState.create(
             apply_fn=model.apply, params=params, tx=common.optimizer(config.opt)
         ),
-        mesh,
-        config.mesh.fsdp_min_size,
-    )
-    step = parallel.jit_step(functools.partial(train_step, model=model), mesh, shardings)
-    shard = grain.sharding.ShardByJaxProcess(drop_remainder=True)
-    ds, _ = _dataset(config, "train", shuffle=True, num_epochs=None, shard=shard)
-    local_batch = parallel.local_batch_size(config.data.batch_size, mesh)
-    train_iter = iter(ds.batch(local_batch, drop_remainder=True))
-    state = common.train_loop(
-        workdir=workdir,
-        state=state,
-        train_step=step,
-        train_iter=train_iter,
-        num_steps=config.train.num_steps,
-        evaluate=lambda s: evaluate(s.params, model, config, mesh),
-        log_every=config.train.log_every,
-        eval_every=config.train.eval_every,
-        checkpoint_every=config.train.checkpoint_every,
+        train_step=functools.partial(train_step, model=model),
+        train_data=train_data,
+        evaluator=lambda mesh: lambda s: evaluate(s.params, model, config, mesh),
         learning_rate=common.learning_rate_schedule(config.opt),
     )
     logging.info("tracker written to %s", os.path.abspath(workdir))
     return state
-
-
-def load(workdir: str):
-    """(model, params) of a trained tracker run directory."""
-    import ml_collections
-
-    config = ml_collections.ConfigDict(common.read_config(workdir))
-    model = make_model(config.model)
-    params = model.init(jax.random.key(0), jnp.zeros((1, 8, features.NUM_FEATURES)))
-    state = train_state.TrainState.create(
-        apply_fn=model.apply, params=params, tx=common.optimizer(config.opt)
-    )
-    from jdrum import checkpoint
-
-    state = checkpoint.restore_state(os.path.join(workdir, "checkpoints"), state)
-    return model, state.params

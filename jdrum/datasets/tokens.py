@@ -1,7 +1,8 @@
 """Token records: a dataset's clips encoded by a run's two VQ-VAEs (DESIGN §3).
 
-`tokenize(run, dataset, data_dir)` writes, for every split,
-`<run>/tokens/<dataset>/<split>.array_record`: one record per clip with `drum_codes`,
+`jdrum.inference.tokenizer.tokenize(run, dataset, data_dir)` writes, for every split,
+`<run>/tokens/<dataset>/<split>.array_record` (`write_records`): one record per clip with
+`drum_codes`,
 `drumless_codes` (tokens,), the beat conditions at the token rate (`beat_low` (tokens, 50),
 `beat_mid`, `beat_high` (tokens,): madmom's default DBN; `beat_high_reference`: the REFERENCE
 §4.3 DBN, for LMs with `high_dbn="reference"`) and the clip's ids; `token_source` reads them back.
@@ -10,46 +11,21 @@ The command line is `python -m jdrum.tokenize`.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 
 import grain
-import jax
 import numpy as np
-import tqdm
 from array_record.python import array_record_module
 from flax import serialization
 
-from jdrum import audio, data, records
 from jdrum.beat import conditions
-from jdrum.trainers import vqvae as vqvae_trainer
 
 STEMS = ("drums", "drumless")
 
 
 def token_dir(run: str, dataset: str) -> str:
     return os.path.join(run, "tokens", dataset.replace("/", "_"))
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _encode(model, variables, mean, std, pcm_BxL):
-    mel_BxMxT = audio.log_mel(audio.from_pcm16(pcm_BxL))
-    normalised = (mel_BxMxT - mean[None, :, None]) / std[None, :, None]
-    return model.apply(variables, normalised, method=model.encode)
-
-
-class Tokenizer:
-    """The two VQ-VAEs of a run: clip audio in, (drum codes, drumless codes) out."""
-
-    def __init__(self, run: str):
-        self.vqvaes = {
-            stem: vqvae_trainer.load(os.path.join(run, f"vqvae_{stem}")) for stem in STEMS
-        }
-
-    def __call__(self, stem: str, pcm_BxL: np.ndarray) -> np.ndarray:
-        model, variables, stats = self.vqvaes[stem]
-        return np.asarray(_encode(model, variables, stats.mean, stats.std, pcm_BxL))
 
 
 def token_record(record: dict, drum_codes: np.ndarray, drumless_codes: np.ndarray) -> dict:
@@ -84,33 +60,6 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def tokenize(run: str, dataset: str, data_dir: str, batch_size: int = 16) -> dict[str, int]:
-    """Writes the token records of every split; returns {split: records written}."""
-    tokenizer = Tokenizer(run)
-    counts = {}
-    for split in records.SPLITS:
-        try:
-            source = data.data_source(dataset, split, data_dir)
-        except (KeyError, ValueError):
-            continue  # a split the dataset does not have
-
-        def split_records(source=source, split=split):
-            batches = grain.MapDataset.range(len(source)).batch(batch_size)
-            for indices in tqdm.tqdm(batches, desc=f"{dataset} {split}", unit="batch"):
-                clips = [source[int(i)] for i in indices]
-                codes = {
-                    stem: tokenizer(stem, np.stack([np.asarray(c[stem], np.int16) for c in clips]))
-                    for stem in STEMS
-                }
-                for k, clip in enumerate(clips):
-                    yield token_record(clip, codes["drums"][k], codes["drumless"][k])
-
-        counts[split] = write_records(run, dataset, split, split_records())
-    with open(os.path.join(token_dir(run, dataset), "info.json"), "w") as f:
-        json.dump({"dataset": dataset, "records": counts}, f, indent=2)
-    return counts
-
-
 def write_records(run: str, dataset: str, split: str, items) -> int:
     """Writes token records (dicts as `token_record` makes) as one split; returns the count.
 
@@ -127,6 +76,12 @@ def write_records(run: str, dataset: str, split: str, items) -> int:
     writer.close()
     os.replace(path + ".tmp", path)
     return count
+
+
+def write_info(run: str, dataset: str, counts: dict[str, int]) -> None:
+    """`info.json` beside the splits: written last, so its presence means a complete set."""
+    with open(os.path.join(token_dir(run, dataset), "info.json"), "w") as f:
+        json.dump({"dataset": dataset, "records": counts}, f, indent=2)
 
 
 def token_source(run: str, dataset: str, split: str):

@@ -7,7 +7,7 @@ skipped and why. The base class checks every file before anything is written (a 
 unreadable file ends the build with a one-line `DatasetError` naming it), splits by recording
 (a stable hash of a canonical key shared by cross-dataset duplicates, so both copies of a song
 always fall in the same split; a listing may instead give a track its dataset's own split,
-`Track.assigned_split`), sums the stems and cuts clips with `jdrum.records.song_clips`.
+`Track.assigned_split`), sums the stems and cuts clips with `jdrum.datasets.records.song_clips`.
 Skipped tracks are logged as one warning per reason and stored in the dataset's metadata, so a
 dataset built from an incomplete folder never looks complete.
 """
@@ -27,7 +27,8 @@ import soundfile
 import tensorflow_datasets as tfds
 from absl import logging
 
-from jdrum import audio, parallel, records
+from jdrum import audio, parallel
+from jdrum.datasets import records
 
 
 class DatasetError(ValueError):

@@ -1,0 +1,152 @@
+"""Drums for songs: every input file sampled, written and measured (`sample`), what
+`python -m jdrum.sample` runs.
+
+Inputs are files or folders (every wav, flac, ogg, mp3, m4a, aiff inside), of any length,
+rate and channel count `jdrum.audio.load` reads. For each input and take k it writes
+`<name>_take<k>_drums.wav` (the drum stem, level-matched to the input) and
+`<name>_take<k>_mix.wav` (input + drums, never clipped), then `summary.json` and `report.html`
+(players, mel spectrograms with the input's and the drums' beats, per-take metrics). An input
+that cannot be read is reported and skipped; the others are still processed.
+
+Per-take metrics compare the beats tracked on the generated drums with the beats tracked on
+the input, both by the madmom tracker and madmom's default DBN over the whole song
+(`MEASURE_TRACKER`, `jdrum.beat.dbn.decode`): `beat_f1`, `downbeat_f1` (70 ms), `cmlt`,
+`amlt`, `tempo` / `tempo_octave` (median inter-beat interval within 4 %, the second also at
+x2 or x1/2; `jdrum.beat.metrics.rhythm_metrics`), plus the stem's level in dBFS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import numpy as np
+import tqdm
+
+from jdrum import audio, runs
+from jdrum.beat import dbn, metrics
+from jdrum.inference import pipeline, report, sampling
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff")
+MEASURE_TRACKER = "madmom"  # tracks the input's and the takes' beats for the summary
+
+
+def input_files(paths: list[str]) -> list[pathlib.Path]:
+    """The audio files named by `paths` (folders are searched recursively), in order."""
+    files = []
+    for path in map(pathlib.Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            files.extend(found)
+        else:
+            files.append(path)  # a missing file is reported when it is read
+    return files
+
+
+def tracked_beats(x_L, drums_KxL) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(the input's beats (n, 2), [each take's beats]): `MEASURE_TRACKER` on the input and the
+    takes in one batch, then madmom's default DBN (`dbn.decode`) on each."""
+    stems = np.concatenate([np.asarray(x_L, np.float32)[None], drums_KxL])
+    tracker = dataclasses.replace(runs.tracker(MEASURE_TRACKER), batch_size=len(stems))
+    _, probabilities = tracker(stems)
+    beats = [dbn.decode(p) for p in probabilities]
+    return beats[0], beats[1:]
+
+
+def take_metrics(drums_L, beats_Nx2, input_beats_Nx2) -> dict:
+    """The rhythm metrics (`metrics.rhythm_metrics`) of a take's beats against the input's,
+    and the take's level in dBFS."""
+    values = metrics.rhythm_metrics(input_beats_Nx2, beats_Nx2)
+    return {**values, "level_dbfs": float(pipeline.dbfs(drums_L))}
+
+
+def process(pipe, path: pathlib.Path, output: pathlib.Path, settings: dict, bar) -> dict:
+    """Samples the takes of one input and writes its wavs; returns its summary entry."""
+    entry = {"name": path.stem, "path": str(path), "takes": [], "error": None}
+    x = audio.load(path)
+    entry["seconds"] = len(x) / audio.SAMPLE_RATE
+
+    def progress(stage, done, total):
+        bar.set_postfix_str(f"{path.name}: {stage} {done}/{total}")
+
+    result = pipe.accompany(
+        x,
+        num_takes=settings["num_samples"],
+        seed=settings["seed"],
+        config=settings["sampling"],
+        max_retries=settings["max_retries"],
+        progress=progress,
+    )
+    progress("beats", 0, 1)
+    input_beats, take_beats = tracked_beats(x, result.drums)
+    entry["beats"] = input_beats.tolist()
+    for k in range(len(result.drums)):
+        names = {stem: f"{path.stem}_take{k}_{stem}.wav" for stem in ("drums", "mix")}
+        audio.save(output / names["drums"], result.drums[k])
+        audio.save(output / names["mix"], result.mix[k])
+        entry["takes"].append(
+            {
+                "take": k,
+                **names,
+                "beats": take_beats[k].tolist(),
+                "metrics": take_metrics(result.drums[k], take_beats[k], input_beats),
+                "retries": result.retries[k],
+                "silent": result.silent[k],
+                "gain_db": float(result.gains_db[k]),
+            }
+        )
+    return entry
+
+
+def sample(
+    run: str, inputs: list[str], output: str, *, lm: str = "lm", vocoder: str = "auto", **settings
+) -> dict:
+    """Takes for every input (module docstring); returns the summary.
+
+    `vocoder`: see `pipeline.Pipeline`. `settings`: num_samples (1), seed (0), max_retries (2),
+    and temperature, top_p, top_k, overlap (None: the LM run's `config.sampling`).
+
+    Raises:
+      ValueError: num_samples below 1 or max_retries below 0 (before anything is written).
+    """
+    if settings.get("num_samples", 1) < 1:
+        raise ValueError(f"--num_samples must be at least 1, got {settings['num_samples']}")
+    if settings.get("max_retries", 2) < 0:
+        raise ValueError(f"--max_retries must be at least 0, got {settings['max_retries']}")
+    output_dir = pathlib.Path(output)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    pipe = pipeline.Pipeline(run, lm_dir=lm, vocoder=vocoder)
+    settings = {"num_samples": 1, "seed": 0, "max_retries": 2, **settings}
+    overrides = {k: settings.pop(k, None) for k in ("temperature", "top_p", "top_k", "overlap")}
+    base = pipe.sampling.__dict__ | {k: v for k, v in overrides.items() if v is not None}
+    settings["sampling"] = sampling.SamplingConfig(**base)
+    summary = {
+        "run": run,
+        "lm": lm,
+        "settings": {
+            **settings,
+            "sampling": base,
+            "tracker": pipe.tracker_name,
+            "measured_by": f"{MEASURE_TRACKER} tracker, madmom's default DBN",
+        },
+        "vocoder": "hifigan" if pipe.has_vocoder else "griffin-lim",
+        "inputs": [],
+    }
+    files = input_files(inputs)
+    start = time.perf_counter()
+    with tqdm.tqdm(files, desc="inputs", unit="song") as bar:
+        for path in bar:
+            try:
+                entry = process(pipe, path, output_dir, settings, bar)
+            except (audio.AudioError, OSError, ValueError) as error:
+                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                tqdm.tqdm.write(f"jdrum.sample: skipped {path}: {message}")
+                entry = {"name": path.stem, "path": str(path), "error": message, "takes": []}
+            summary["inputs"].append(entry)
+    summary["seconds"] = time.perf_counter() - start
+    with open(output_dir / "summary.json", "w") as f:
+        json.dump(summary, f, indent=2)
+    summary["report"] = report.write_report(str(output_dir), summary)
+    return summary
