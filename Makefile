@@ -1,6 +1,7 @@
 # jdrum: two commands set everything up on a fresh machine.
 #   make demo   install into .venv, then run the demo on the embedded synthetic data
-#   make test   install into .venv, then lint and run the test suite (slow tests excluded)
+#   make test   install into .venv, then lint (ruff, import layers) and run the test suite
+#               (slow tests excluded)
 # PYTHON picks the interpreter (3.11 or 3.12), e.g. `make test PYTHON=python3.12 VENV=.venv312`.
 
 PYTHON ?= python3.11
@@ -32,6 +33,7 @@ $(STAMP): setup.cfg pyproject.toml | $(PY)
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff format .
