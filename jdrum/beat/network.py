@@ -211,13 +211,7 @@ class TrackerConfig:
     dtype: str = "float32"  # compute dtype; runs before the field existed are float32
 
     def make(self) -> BeatTracker:
-        return BeatTracker(
-            num_layers=self.num_layers,
-            hidden=self.hidden,
-            peephole=self.peephole,
-            head=self.head,
-            dtype=jnp.dtype(self.dtype),
-        )
+        return BeatTracker(**{**dataclasses.asdict(self), "dtype": jnp.dtype(self.dtype)})
 
 
 def tracker_for(variables: Variables) -> BeatTracker:

@@ -259,12 +259,4 @@ class VQVAEConfig:
     dtype: str = "float32"  # compute dtype; runs before the field existed are float32
 
     def make(self) -> VQVAE:
-        return VQVAE(
-            codebook_size=self.codebook_size,
-            width=self.width,
-            latent=self.latent,
-            down=tuple(self.down),
-            up=tuple(self.up),
-            commit_beta=self.commit_beta,
-            dtype=jnp.dtype(self.dtype),
-        )
+        return VQVAE(**{**dataclasses.asdict(self), "dtype": jnp.dtype(self.dtype)})
