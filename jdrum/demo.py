@@ -43,7 +43,7 @@ from configs import lm as lm_configs
 from configs import vqvae_drumless, vqvae_drums
 from jdrum import audio, console, data, parallel
 from jdrum.datasets import tokens
-from jdrum.inference import evaluation, tokenizer
+from jdrum.inference import evaluation, songs, tokenizer
 from jdrum.trainers import lm, vqvae
 
 # Demo LMs: (directory in the workdir, configs/lm.py variant); they differ only in the beat.
@@ -108,18 +108,18 @@ def main(argv):
     build(EVAL_DATASET)
 
     source = evaluation.open_split(EVAL_DATASET, "test", _DATA_DIR.value)
-    songs = data.songs(source, _NUM_SONGS.value, shortest=True)
+    held_out = data.songs(source, _NUM_SONGS.value, shortest=True)
     stems_dir = os.path.join(_WORKDIR.value, "stems")
     written = []
-    for song in songs:
+    for song in held_out:
         for stem, x in [("drums", song.drums), ("drumless", song.drumless)]:
             written.append(os.path.join(stems_dir, f"{song.song_id}_{stem}.wav"))
             audio.save(written[-1], x)
         written.append(os.path.join(stems_dir, f"{song.song_id}_mix.wav"))
         audio.save(written[-1], song.drums + song.drumless)
     plot_path = os.path.join(_WORKDIR.value, "mels.png")
-    plot_mels(songs, plot_path)
-    print(f"Wrote {len(written)} stems of {len(songs)} held-out songs to {stems_dir}/")
+    plot_mels(held_out, plot_path)
+    print(f"Wrote {len(written)} stems of {len(held_out)} held-out songs to {stems_dir}/")
     print(f"Wrote mel spectrograms with beat lines to {plot_path}")
 
     stems = ("drums", "drumless")
