@@ -7,7 +7,7 @@ except that with fsdp > 1 every array of at least `fsdp_min_size` values is spli
 largest axis that the fsdp size divides (`param_spec`). XLA inserts the all-gathers and
 reduce-scatters; the step itself is written for one device.
 
-A trainer adopts it with three calls (`jdrum/trainers/vqvae.py` and `tracker.py` do this):
+A trainer adopts it with three calls (`jdrum.trainers.common.fit` makes them for every stage):
 
     mesh = parallel.make_mesh(config.mesh)
     state, shardings = parallel.create_state(
