@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tiny_run
 
-from jdrum import audio, data
+from jdrum import audio, data, sound
 from jdrum.beat import conditions, metrics
 from jdrum.inference import evaluation
 
@@ -78,7 +78,7 @@ def test_whole_songs_are_reassembled_from_their_clips(built):
 
 def test_every_metric_of_every_row_over_the_songs(evaluated):
     result, labels, _ = evaluated
-    assert result["metrics"] == list(metrics.METRIC_NAMES)
+    assert result["metrics"] == list(evaluation.METRIC_NAMES)
     assert result["reference"] == "true beats" and result["unit"] == "song"
     rows = result["rows"]
     assert list(rows)[:2] == labels and tuple(r["kind"] for r in rows.values()) == ROWS
@@ -89,10 +89,10 @@ def test_every_metric_of_every_row_over_the_songs(evaluated):
         for song in row["songs"]:
             assert song["song_id"].startswith("synthstems-")
             assert len(song["takes"]) == (2 if row["kind"] in ("run", "floor") else 1)
-            for name in metrics.METRIC_NAMES:
+            for name in evaluation.METRIC_NAMES:
                 assert math.isfinite(song[name]), (label, name, song[name])
                 assert song[name] == pytest.approx(np.mean([t[name] for t in song["takes"]]))
-        for name in metrics.METRIC_NAMES:
+        for name in evaluation.METRIC_NAMES:
             values = [song[name] for song in row["songs"]]
             stats = row["summary"][name]
             assert stats["count"] == NUM_SONGS
@@ -102,6 +102,7 @@ def test_every_metric_of_every_row_over_the_songs(evaluated):
     # The ceiling is the real drums against themselves on Table 1; they follow the true beats.
     real = rows["real drums"]["summary"]
     assert real["trackemb_mse"]["mean"] == 0.0 and real["drums_beat_f1"]["mean"] == 1.0
+    assert real["stft_distance"]["mean"] == 0.0 and real["onset_f1"]["mean"] == 1.0
     assert real["beat_f1"]["mean"] > 0.5
     # The floor pairs song i with song i - 1: its takes are the run's, its references not.
     floor = rows[f"{labels[0]} vs another song"]
@@ -113,8 +114,13 @@ def test_every_metric_of_every_row_over_the_songs(evaluated):
 def test_tables_have_a_line_per_row_and_a_column_per_metric(evaluated):
     result, labels, _ = evaluated
     table = result["table"]
-    rhythm, drums = table.split("\n\n")[1:]
-    for block, names in ((rhythm, metrics.RHYTHM_NAMES), (drums, metrics.DRUM_NAMES)):
+    rhythm, drums, sounds = table.split("\n\n")[1:]
+    blocks = (
+        (rhythm, metrics.RHYTHM_NAMES),
+        (drums, metrics.DRUM_NAMES),
+        (sounds, sound.SOUND_NAMES),
+    )
+    for block, names in blocks:
         lines = block.splitlines()
         for name in names:
             assert evaluation.TITLES[name] in lines[1]
@@ -141,13 +147,15 @@ def test_json_and_csv_files(evaluated):
     with open(result["files"]["csv"], newline="") as f:
         lines = list(csv.DictReader(f))
     expected = ["row", "kind", "run_dir", "lm", "songs", "takes"]
-    expected += [f"{n}_{s}" for n in metrics.METRIC_NAMES for s in ("mean", "low", "high", "std")]
+    expected += [
+        f"{n}_{s}" for n in evaluation.METRIC_NAMES for s in ("mean", "low", "high", "std")
+    ]
     assert list(lines[0]) == expected
     assert [line["row"] for line in lines] == list(result["rows"])
     for line in lines:
         summary = result["rows"][line["row"]]["summary"]
         assert int(line["songs"]) == NUM_SONGS
-        for name in metrics.METRIC_NAMES:
+        for name in evaluation.METRIC_NAMES:
             for stat in ("mean", "low", "high"):
                 assert float(line[f"{name}_{stat}"]) == pytest.approx(summary[name][stat])
 

@@ -22,8 +22,8 @@ def _tracked(stems_BxL) -> list[evaluation.Tracked]:
     tracker = dataclasses.replace(runs.tracker("madmom"), batch_size=len(stems_BxL))
     embedding, probabilities = tracker(np.stack(stems_BxL))
     return [
-        evaluation.Tracked(e, p, dbn.decode(p))
-        for e, p in zip(embedding, probabilities, strict=True)
+        evaluation.Tracked(x, e, p, dbn.decode(p))
+        for x, e, p in zip(stems_BxL, embedding, probabilities, strict=True)
     ]
 
 
@@ -87,3 +87,7 @@ def test_drums_score_far_lower_against_another_songs_beats(held_out):
     assert other_f1 < 0.5 * own_f1, (own_f1, other_f1)
     assert np.mean([v["drums_beat_f1"] for v in own]) == 1.0  # the real drums against themselves
     assert np.mean([v["tempo"] for v in other]) < np.mean([v["tempo"] for v in own])
+    # The sound measures: the real drums match themselves, another song's drums do not.
+    assert all(v["stft_distance"] == 0.0 and v["onset_f1"] == 1.0 for v in own)
+    assert min(v["stft_distance"] for v in other) > 1.0
+    assert np.mean([v["onset_f1"] for v in other]) < 0.6

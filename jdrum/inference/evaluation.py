@@ -19,7 +19,10 @@ Metrics per take (`jdrum.beat.metrics`; a song's value is the mean over its take
   tracked on its drumless stem: B-F1, DB-F1 (70 ms), CMLt, AMLt, tempo agreement (median
   inter-beat interval within 4 %; "x2/½" also accepts double and half tempo);
 * the paper's Table 1, against the real drums of the song: TrackEmb-MSE, Act-Entropy, and B-F1
-  / DB-F1 of the beats tracked on the generated drums against those tracked on the real drums.
+  / DB-F1 of the beats tracked on the generated drums against those tracked on the real drums;
+* sound (`jdrum.sound`), against the real drums of the song: the multi-resolution STFT distance
+  and onset F1 (50 ms), and the low drone of the stem itself (its power below 150 Hz that stays
+  for over 1 s, in dB of its mean power; compare it with the real drums' row).
 
 Reference rows, measured the same way:
 
@@ -44,7 +47,7 @@ import os
 import numpy as np
 import tqdm
 
-from jdrum import audio, data, runs
+from jdrum import audio, data, runs, sound
 from jdrum.beat import dbn, metrics
 from jdrum.inference import pipeline
 
@@ -63,7 +66,11 @@ TITLES = {
     "act_entropy": "Act-Entropy ↓",
     "drums_beat_f1": "B-F1 ↑",
     "drums_downbeat_f1": "DB-F1 ↑",
+    "stft_distance": "STFT dist ↓",
+    "onset_f1": "onset F1 ↑",
+    "drone_db": "low drone dB ↓",
 }
+METRIC_NAMES = metrics.METRIC_NAMES + sound.SOUND_NAMES
 CEILING, ROUND_TRIP, FLOOR = "ceiling", "round trip", "floor"
 
 
@@ -163,16 +170,23 @@ def song_seed(seed: int, position: int) -> int:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Tracked:
-    """What the evaluation tracker sees in one stem: its outputs and the decoded beats."""
+    """One stem and what the evaluation tracker sees in it: its outputs and the decoded beats."""
 
+    audio: np.ndarray  # (L,) the stem
     embedding: np.ndarray  # (T, 50)
     probabilities: np.ndarray  # (T, 3)
     beats: np.ndarray  # (n, 2)
 
     def cut(self, num_frames: int) -> Tracked:
-        """The first `num_frames` frames and the beats inside them."""
+        """The first `num_frames` frames (and their samples) and the beats inside them."""
         beats = self.beats[self.beats[:, 0] < num_frames / dbn.FPS]
-        return Tracked(self.embedding[:num_frames], self.probabilities[:num_frames], beats)
+        samples = num_frames * audio.SAMPLE_RATE // dbn.FPS
+        return Tracked(
+            self.audio[:samples],
+            self.embedding[:num_frames],
+            self.probabilities[:num_frames],
+            beats,
+        )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -188,8 +202,8 @@ class Reference:
 
 
 def take_metrics(take: Tracked, reference: Reference) -> dict[str, float]:
-    """Every metric (`metrics.METRIC_NAMES`) of one drum stem against a song's references.
-    Against another song's references (the floor), both sides are cut to the shorter."""
+    """Every metric (`METRIC_NAMES`) of one drum stem against a song's references. Against
+    another song's references (the floor), both sides are cut to the shorter."""
     frames = min(len(take.probabilities), len(reference.drums.probabilities))
     take, reference = take.cut(frames), reference.cut(frames)
     real = reference.drums
@@ -199,13 +213,14 @@ def take_metrics(take: Tracked, reference: Reference) -> dict[str, float]:
             take.embedding, take.probabilities, real.embedding, real.probabilities, take.beats,
             real.beats,
         ),
+        **sound.sound_metrics(take.audio, real.audio),
     }  # fmt: skip
 
 
 def song_values(takes: list[Tracked], reference: Reference) -> dict:
     """A song's entry in a row: the mean over its takes of every metric, and the takes'."""
     values = [take_metrics(take, reference) for take in takes]
-    means = {name: float(np.mean([v[name] for v in values])) for name in metrics.METRIC_NAMES}
+    means = {name: float(np.mean([v[name] for v in values])) for name in METRIC_NAMES}
     return {**means, "takes": values}
 
 
@@ -221,8 +236,7 @@ class Row:
 
     def to_json(self) -> dict:
         summary = {
-            name: metrics.summarise(song[name] for song in self.songs)
-            for name in metrics.METRIC_NAMES
+            name: metrics.summarise(song[name] for song in self.songs) for name in METRIC_NAMES
         }
         return {
             "kind": self.kind,
@@ -339,7 +353,8 @@ def evaluate_runs(
         bar.set_postfix_str("tracking")
         embedding, probabilities = evaluator(np.stack(stems))
         tracked = [
-            Tracked(e, p, dbn.decode(p)) for e, p in zip(embedding, probabilities, strict=True)
+            Tracked(x, e, p, dbn.decode(p))
+            for x, e, p in zip(stems, embedding, probabilities, strict=True)
         ]
         real = tracked[len(specs) * num_takes]
         reference = Reference(song.true_beats if has_true_beats else tracked[-1].beats, real)
@@ -380,7 +395,7 @@ def evaluate_runs(
         "tracker": tracker,
         "vocoder": vocoder,
         "reference": "true beats" if has_true_beats else "drumless beats",
-        "metrics": list(metrics.METRIC_NAMES),
+        "metrics": list(METRIC_NAMES),
         "rows": {label: row.to_json() for label, row in rows.items()},
     }
     table = format_table(result)
@@ -413,8 +428,8 @@ def _block(result: dict, title: str, names) -> list[str]:
 
 
 def format_table(result: dict) -> str:
-    """The rows as two text tables (rhythm; Table 1), each cell the mean over songs and its
-    95 % bootstrap interval."""
+    """The rows as three text tables (rhythm; Table 1; sound), each cell the mean over songs and
+    its 95 % bootstrap interval."""
     unit = "songs" if result["unit"] == "song" else "clips"
     lines = [
         f"{result['dataset']} {result['split']}: {result['num_songs']} {unit} "
@@ -424,6 +439,8 @@ def format_table(result: dict) -> str:
         *_block(result, f"Rhythm against the {result['reference']}", metrics.RHYTHM_NAMES),
         "",
         *_block(result, "Table 1: against the real drums", metrics.DRUM_NAMES),
+        "",
+        *_block(result, "Sound against the real drums (jdrum.sound)", sound.SOUND_NAMES),
     ]
     return "\n".join(lines)
 
