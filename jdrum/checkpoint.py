@@ -8,15 +8,21 @@ then resumes from the newest step that can be read, and says so.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging as logging_lib
 import os
 import sys
+import time
 
 import grain
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+
+# After a failed restore, orbax's other reads fail on their own threads within milliseconds.
+ABANDONED_READS_SETTLE_S = 0.2
 
 
 class CheckpointError(ValueError):
@@ -38,10 +44,14 @@ def _root_cause(error: BaseException) -> str:
 
 
 class _AbandonedReadsFilter(logging_lib.Filter):
-    """Drops asyncio's "Task exception was never retrieved" for orbax's abandoned reads."""
+    """Drops asyncio's "Task exception was never retrieved" and concurrent.futures' "exception
+    calling callback for" of orbax's abandoned reads."""
 
     def filter(self, record: logging_lib.LogRecord) -> bool:
-        return not str(record.msg).startswith("Task exception was never retrieved")
+        message = str(record.msg)
+        return not message.startswith(
+            ("Task exception was never retrieved", "exception calling callback for")
+        )
 
 
 def _ignore_abandoned_reads() -> None:
@@ -49,9 +59,10 @@ def _ignore_abandoned_reads() -> None:
     closed. As they are collected each prints a traceback (asyncio's "Task exception was never
     retrieved", or "RuntimeError: Event loop is closed" at exit) that repeats the error
     `CheckpointError` already reports; these two are dropped, everything else is reported."""
-    asyncio_logger = logging_lib.getLogger("asyncio")
-    if not any(isinstance(f, _AbandonedReadsFilter) for f in asyncio_logger.filters):
-        asyncio_logger.addFilter(_AbandonedReadsFilter())
+    for name in ("asyncio", "concurrent.futures"):
+        logger = logging_lib.getLogger(name)
+        if not any(isinstance(f, _AbandonedReadsFilter) for f in logger.filters):
+            logger.addFilter(_AbandonedReadsFilter())
     previous = sys.unraisablehook
     if getattr(previous, "jdrum_closed_loop_filter", False):
         return
@@ -66,13 +77,23 @@ def _ignore_abandoned_reads() -> None:
 
 
 def _restore(mngr: ocp.CheckpointManager, step: int, items: dict):
+    """`mngr.restore`, with what its threads print to stderr held back: passed on if the
+    restore succeeds, dropped with the abandoned reads' tracebacks if it fails."""
+    held = io.StringIO()
     try:
-        return mngr.restore(step, args=ocp.args.Composite(**items))
+        with contextlib.redirect_stderr(held):
+            try:
+                restored = mngr.restore(step, args=ocp.args.Composite(**items))
+            except Exception:
+                _ignore_abandoned_reads()
+                time.sleep(ABANDONED_READS_SETTLE_S)  # let them fail while stderr is held
+                raise
     except Exception as error:  # orbax raises many kinds; all mean "this step is unreadable"
-        _ignore_abandoned_reads()
         raise CheckpointError(
             f"{mngr.directory}: checkpoint step {step} cannot be read ({_root_cause(error)})"
         ) from error
+    sys.stderr.write(held.getvalue())
+    return restored
 
 
 def manager(directory: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
