@@ -20,6 +20,10 @@ Unpaired (a stem on its own, next to the same figure for the real drums):
   the tiny LM's takes -24 to -33 dB; a 60 Hz sine at -40 dBFS added to the real drums gives -27.
   (The same share over every band was dominated by the cymbals' long decays, which made real
   drums look more droning than the takes.)
+* `drone_excess_db`: a stem's `drone_db` minus that of the real drums of its song: how much
+  louder its drone is than the real thing. Real drums differ by tens of dB from song to song
+  (a slow song's ringing kicks overlap, a dry one has none), so the excess, not the level, is
+  what says a take drones; "within 2x of the real drums' power" is an excess <= +3 dB.
 """
 
 from __future__ import annotations
@@ -106,14 +110,17 @@ def drone_db(x, seconds: float = DRONE_SECONDS, max_hz: float = DRONE_HZ) -> flo
     return float(max(10 * np.log10(max(stationary.sum(axis=0).mean(), 1e-30) / total), SILENT_DB))
 
 
-SOUND_NAMES = ("stft_distance", "onset_f1", "drone_db")
+SOUND_NAMES = ("stft_distance", "onset_f1", "drone_db", "drone_excess_db")
 
 
 def sound_metrics(x, real) -> dict[str, float]:
     """{name: value} for every name of `SOUND_NAMES`: stem `x` against the real drums `real`
-    of its song (the drone is that of `x` alone)."""
+    of its song (`drone_db` is that of `x` alone, `drone_excess_db` its excess over the real
+    drums')."""
+    drone = drone_db(x)
     return {
         "stft_distance": stft_distance(x, real)["stft_distance"],
         "onset_f1": onset_f1(x, real),
-        "drone_db": drone_db(x),
+        "drone_db": drone,
+        "drone_excess_db": drone - drone_db(real),
     }

@@ -71,5 +71,16 @@ def test_sound_metrics_of_a_stem_against_its_real_drums():
     values = sound.sound_metrics(x, x)
     assert tuple(values) == sound.SOUND_NAMES
     assert values["stft_distance"] == 0.0 and values["onset_f1"] == 1.0
+    assert values["drone_excess_db"] == 0.0
     with pytest.raises(ValueError, match="mono"):
         sound.sound_metrics(np.stack([x, x]), x)
+
+
+def test_the_drone_excess_is_the_take_over_its_real_drums():
+    real = _clicks() + _kicks()
+    take = real + _sine(60.0, 6.0, 0.01)  # the same hits over a -40 dBFS hum
+    excess = sound.sound_metrics(take, real)["drone_excess_db"]
+    assert excess == pytest.approx(sound.drone_db(take) - sound.drone_db(real))
+    assert excess > 10.0
+    # A take without the hum's power: its excess is negative, however droning the real drums.
+    assert sound.sound_metrics(real, take)["drone_excess_db"] < -10.0

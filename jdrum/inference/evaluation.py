@@ -21,8 +21,9 @@ Metrics per take (`jdrum.beat.metrics`; a song's value is the mean over its take
 * the paper's Table 1, against the real drums of the song: TrackEmb-MSE, Act-Entropy, and B-F1
   / DB-F1 of the beats tracked on the generated drums against those tracked on the real drums;
 * sound (`jdrum.sound`), against the real drums of the song: the multi-resolution STFT distance
-  and onset F1 (50 ms), and the low drone of the stem itself (its power below 150 Hz that stays
-  for over 1 s, in dB of its mean power; compare it with the real drums' row).
+  and onset F1 (50 ms), the low drone of the stem itself (its power below 150 Hz that stays
+  for over 1 s, in dB of its mean power; compare it with the real drums' row), and its excess
+  over the real drums' drone (dB; 0 for the real drums).
 
 Reference rows, measured the same way:
 
@@ -69,6 +70,7 @@ TITLES = {
     "stft_distance": "STFT dist ↓",
     "onset_f1": "onset F1 ↑",
     "drone_db": "low drone dB ↓",
+    "drone_excess_db": "drone excess dB ↓",
 }
 METRIC_NAMES = metrics.METRIC_NAMES + sound.SOUND_NAMES
 CEILING, ROUND_TRIP, FLOOR = "ceiling", "round trip", "floor"
