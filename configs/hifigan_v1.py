@@ -40,6 +40,7 @@ def get_config(arg=None, finetune: bool = False) -> ml_collections.ConfigDict:
         config.data.vqvae_run = "runs/demo/vqvae_drums" if tiny else "runs/official/vqvae_drums"
 
     config.model = ml_collections.ConfigDict()
+    config.model.generator = "hifigan_v1"  # jdrum.runs.GENERATORS: "hifigan_v1" or "vocos"
     # Width after conv_pre, halved per stage. On CPU, small convolutions are overhead-bound:
     # 128 channels cost about what 32 do.
     config.model.upsample_initial_channel = 128 if tiny else 512

@@ -7,8 +7,9 @@
 Groups: `lm_train` (LM training tokens/s and model-FLOPs utilisation), `lm` (one window of
 cached sampling, and its speed-up over uncached sampling), `sampling` (one 23.78 s take end to
 end: LM + drum VQ-VAE decoder + vocoder, and each part, at batch 1 and 16), `vocoder` (real-time
-factor), `tracker` (clips/s against madmom). Models are randomly initialised at the tiny size,
-and also at paper size on an accelerator.
+factor of HiFi-GAN V1 and of the Vocos-style generator), `tracker` (clips/s against madmom).
+Models are randomly initialised at the tiny size, and also at paper size on an accelerator
+(the vocoders at paper size everywhere).
 
 Figures are measured after a warm-up call (compilation excluded), the median of `--repeats`
 timed runs. CPU figures are compared as ratios (e.g. the JAX tracker against madmom's processor
@@ -28,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from configs import hifigan_v1, vqvae_drums
+from configs import hifigan_v1, vocos, vqvae_drums
 from configs import lm as lm_configs
 from jdrum import audio, parallel, runs
 from jdrum.beat import dbn, features, network, weights
@@ -227,26 +228,30 @@ def _bench_lm_size(size: str, clip_length: int, repeats: int) -> None:
 
 def bench_vocoder(clip_length: int, repeats: int) -> None:
     """Vocoder real-time factor (seconds of audio per second of compute) of the tiny and the
-    paper-size HiFi-GAN V1 generators (folded weights, random init), batch 1, on a mel of
-    clip_length / 256 frames (4096 frames = 23.78 s at the default clip length)."""
+    paper-size generators (random init, batch 1, on a mel of clip_length / 256 frames: 4096
+    frames = 23.78 s at the default clip length): HiFi-GAN V1 with folded weights
+    (`vocoder_rtf_{size}`) and the Vocos-style generator (`vocoder_rtf_vocos_{size}`)."""
 
     frames = clip_length // 256
     seconds_of_audio = frames * 256 / 44_100
     mel = -3.0 + jax.random.normal(jax.random.key(1), (1, 80, frames), jnp.float32)
-    for size in ("tiny", "paper"):
-        config = hifigan_v1.get_config("tiny" if size == "tiny" else None)
-        generator = runs.generator_config(config).make(weight_norm=False)
-        variables = jax.jit(generator.init)(jax.random.key(0), mel[:, :, :4])
-        apply = jax.jit(generator.apply)
-        seconds = _seconds(lambda a=apply, v=variables: a(v, mel), repeats)
-        _emit(
-            f"vocoder_rtf_{size}",
-            seconds_of_audio / seconds,
-            "x realtime",
-            batch=1,
-            frames=frames,
-            channels=config.model.upsample_initial_channel,
-        )
+    for prefix, module in (("vocoder_rtf", hifigan_v1), ("vocoder_rtf_vocos", vocos)):
+        for size in ("tiny", "paper"):
+            config = module.get_config("tiny" if size == "tiny" else None)
+            generator = runs.generator_config(config).make(weight_norm=False)
+            variables = jax.jit(generator.init)(jax.random.key(0), mel[:, :, :4])
+            apply = jax.jit(generator.apply)
+            seconds = _seconds(lambda a=apply, v=variables: a(v, mel), repeats)
+            model = config.model
+            _emit(
+                f"{prefix}_{size}",
+                seconds_of_audio / seconds,
+                "x realtime",
+                batch=1,
+                frames=frames,
+                generator=runs.generator_name(config),
+                channels=model.get("upsample_initial_channel", model.get("dim")),
+            )
 
 
 def bench_sampling(clip_length: int, repeats: int) -> None:

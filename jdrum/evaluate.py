@@ -10,7 +10,9 @@ A `--run` is a run directory (`vqvae_drums/`, `vqvae_drumless/`, the LM, optiona
 as `DIR`, using `DIR/lm` (`--lm`), or `DIR:LMSUBDIR`, using `DIR/LMSUBDIR`, so that the LMs of
 one run directory can be compared. `--unit song` (default) evaluates whole songs, reassembled
 from the split's clip records, with the pipeline's windowed generation; `--unit clip` each clip
-record. What is measured and how: `jdrum.inference.evaluation`. Files:
+record. `--vocoder` (`jdrum.inference.pipeline.Pipeline`): auto (each run's `vocoder/`,
+HiFi-GAN V1 or Vocos, else Griffin-Lim), hifigan or vocos (the run's, which must be of that
+kind), griffin-lim. What is measured and how: `jdrum.inference.evaluation`. Files:
 `--output`/evaluation.json and evaluation.csv (default: the first run's directory).
 """
 
@@ -37,7 +39,11 @@ _TRACKER = flags.DEFINE_string(
     "tracker", "madmom", "Evaluation tracker (a jdrum.runs.tracker name)."
 )
 _VOCODER = flags.DEFINE_enum(
-    "vocoder", "auto", list(pipeline.VOCODERS), "auto: vocoder/ if any, else Griffin-Lim."
+    "vocoder",
+    "auto",
+    list(pipeline.VOCODERS),
+    "auto: vocoder/ (HiFi-GAN or Vocos) if any, else Griffin-Lim; hifigan, vocos: the run's, an "
+    "error if it is of the other kind; griffin-lim.",
 )
 _OUTPUT = flags.DEFINE_string("output", None, "Folder of evaluation.{json,csv}; default: 1st run.")
 flags.mark_flags_as_required(["run", "dataset"])

@@ -3,7 +3,7 @@
     runs/NAME/
       vqvae_drums/ vqvae_drumless/   the two VQ-VAEs     `load_vqvae`    `write_vqvae`
       lm/ (or lm_<variant>/ ...)     an LM               `load_lm`       `write_lm`
-      vocoder/                       HiFi-GAN, optional  `load_vocoder`  `write_vocoder`
+      vocoder/                       a vocoder, optional `load_vocoder`  `write_vocoder`
       tracker.json                   {"tracker": NAME}, optional: `run_tracker_name`
       tokens/<dataset>/              token records (`jdrum.datasets.tokens`)
 
@@ -11,8 +11,13 @@ Every stage folder holds `config.json` (`write_config`, `read_config`) and `chec
 (orbax, `jdrum.checkpoint`). A trainer checkpoints its whole train state; loading for
 inference restores only the fields it needs, against templates built from the model config
 (`checkpoint.restore_fields`): a VQ-VAE's `params`, `codebook` and mel statistics, an LM's
-`params`, a tracker's `params`, a vocoder's weight-normalised `generator`. `write_*` save
-exactly those fields, e.g. for weights converted from the reference (`jdrum.convert`).
+`params`, a tracker's `params`, a vocoder's `generator` (weight-normalised for HiFi-GAN).
+`write_*` save exactly those fields, e.g. for weights converted from the reference
+(`jdrum.convert`).
+
+A vocoder run's `config.model.generator` names its generator (`GENERATORS`): "hifigan_v1"
+(`jdrum.models.hifigan`; also every run written before the field existed) or "vocos"
+(`jdrum.models.vocos`). `load_vocoder` builds whichever it names.
 
 Trackers by name (`tracker`): "madmom" (madmom's 8 downbeat BLSTMs in JAX, the weights of the
 installed madmom package; CC BY-NC-SA 4.0), "run:DIR" (a tracker run trained by
@@ -33,7 +38,7 @@ import numpy as np
 
 from jdrum import audio, checkpoint, frozen, torch_io
 from jdrum.beat import features, network, tracking, weights
-from jdrum.models import codec, hifigan, transformer, vqvae
+from jdrum.models import codec, hifigan, transformer, vocos, vqvae
 
 VQVAE_DIRS = {"drums": "vqvae_drums", "drumless": "vqvae_drumless"}
 LM_DIR = "lm"
@@ -78,8 +83,24 @@ def tracker_config(config) -> network.TrackerConfig:
     return frozen.from_mapping(network.TrackerConfig, config.model)
 
 
-def generator_config(config) -> hifigan.GeneratorConfig:
-    return frozen.from_mapping(hifigan.GeneratorConfig, config.model)
+# config.model.generator -> the frozen config of a vocoder's generator.
+GENERATORS = {"hifigan_v1": hifigan.GeneratorConfig, "vocos": vocos.VocosConfig}
+DEFAULT_GENERATOR = "hifigan_v1"  # runs whose config.model has no `generator` field
+GeneratorConfig = hifigan.GeneratorConfig | vocos.VocosConfig
+Generator = hifigan.Generator | vocos.Vocos
+
+
+def generator_name(config) -> str:
+    """`config.model.generator` (default "hifigan_v1"), checked against `GENERATORS`."""
+    name = config.model.get("generator", DEFAULT_GENERATOR)
+    if name not in GENERATORS:
+        raise ValueError(f"unknown vocoder generator {name!r}; known: {', '.join(GENERATORS)}")
+    return name
+
+
+def generator_config(config) -> GeneratorConfig:
+    """The frozen config of the generator that `config.model.generator` names."""
+    return frozen.from_mapping(GENERATORS[generator_name(config)], config.model)
 
 
 # --------------------------------------------------------------------- inference templates
@@ -111,8 +132,8 @@ def tracker_fields(model: network.BeatTracker) -> dict:
     return {"params": _abstract_init(model, inputs)}  # a tracker state's params are variables
 
 
-def vocoder_fields(generator: hifigan.Generator) -> dict:
-    """The weight-normalised generator parameters (training and checkpoints use weight norm)."""
+def vocoder_fields(generator: Generator) -> dict:
+    """The generator parameters as trained and checkpointed (HiFi-GAN: weight-normalised)."""
     mel = jax.ShapeDtypeStruct((1, generator.n_mels, 4), jnp.float32)
     return {"generator": _abstract_init(generator, mel)["params"]}
 
@@ -146,12 +167,18 @@ def load_tracker(workdir: str | os.PathLike):
 
 
 def load_vocoder(workdir: str | os.PathLike):
-    """(generator with folded weights, {"params"}) of a vocoder run, for inference."""
+    """(generator, {"params"}) of a vocoder run, for inference: the generator its config names
+    (`generator_name`), HiFi-GAN's with its weight norm folded."""
     generator_cfg = generator_config(read_config(workdir))
     template = vocoder_fields(generator_cfg.make(weight_norm=True))
     restored = checkpoint.restore_fields(checkpoint_dir(workdir), template)
     params = jax.tree.map(np.asarray, hifigan.fold_weight_norm(restored["generator"]))
     return generator_cfg.make(weight_norm=False), {"params": params}
+
+
+def vocoder_generator(workdir: str | os.PathLike) -> str:
+    """The generator name (a key of `GENERATORS`) of the vocoder run `workdir`."""
+    return generator_name(read_config(workdir))
 
 
 def has_vocoder(run_dir: str | os.PathLike | None) -> bool:
@@ -203,14 +230,17 @@ def write_lm(workdir: str, config, variables) -> None:
 
 
 def write_vocoder(workdir: str, config, generator_params) -> None:
-    """A vocoder run holding given weight-norm generator params (see `write_vqvae`).
+    """A vocoder run holding given generator params (see `write_vqvae`): weight-norm params
+    for HiFi-GAN, plain ones for Vocos.
 
     Raises:
       ValueError: the params do not fit `config.model` (e.g. folded instead of weight-norm).
     """
     fields = {"generator": generator_params}
     template = vocoder_fields(generator_config(config).make(weight_norm=True))
-    what = f"generator params for {workdir} (weight-norm v, g, bias expected)"
+    what = f"generator params for {workdir}"
+    if generator_name(config) == "hifigan_v1":
+        what += " (weight-norm v, g, bias expected)"
     checkpoint.check_fits(what, template, fields)
     _write(workdir, config, fields)
 

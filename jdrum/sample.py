@@ -6,8 +6,9 @@ an input that cannot be read is reported and skipped (`jdrum.inference.songs`).
 
     python -m jdrum.sample --run runs/demo --input song.mp3 --output out/ --num_samples 4
 
-The drum audio comes from the run's `vocoder/` when it has one, else from Griffin-Lim;
-`--vocoder griffin-lim` (or `hifigan`) picks one.
+The drum audio comes from the run's `vocoder/` (HiFi-GAN V1 or Vocos, whichever it holds) when
+it has one, else from Griffin-Lim; `--vocoder griffin-lim` picks Griffin-Lim, and `--vocoder
+hifigan` or `vocos` asks for the run's vocoder and stops with one line if it is of the other kind.
 
 Per-take metrics compare the beats tracked on the drums with those of the input.
 `--verbosity 0` shows the libraries' INFO lines (`jdrum.console`).
@@ -38,7 +39,8 @@ _VOCODER = flags.DEFINE_enum(
     "vocoder",
     "auto",
     list(pipeline.VOCODERS),
-    "auto: the run's vocoder/ if it has one, else Griffin-Lim; hifigan: the run's; griffin-lim.",
+    "auto: the run's vocoder/ (HiFi-GAN or Vocos) if it has one, else Griffin-Lim; hifigan, "
+    "vocos: the run's, an error if it is of the other kind; griffin-lim.",
 )
 
 

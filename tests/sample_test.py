@@ -7,15 +7,18 @@ import subprocess
 import sys
 from unittest import mock
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import soundfile
 import tiny_run
 
-from jdrum import audio
+from configs import vocos
+from jdrum import audio, runs
 from jdrum.beat import conditions, metrics
 from jdrum.datasets import synth
-from jdrum.inference import songs
+from jdrum.inference import pipeline, songs
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +156,26 @@ def test_five_minute_input(run, drumless, tmp_path):
     assert entry["error"] is None
     x, _ = soundfile.read(tmp_path / "out" / "long_take0_drums.wav")
     assert len(x) == 300 * audio.SAMPLE_RATE
+
+
+def test_auto_uses_the_runs_vocos_vocoder(run, drumless, tmp_path):
+    with_vocos = tmp_path / "run"
+    shutil.copytree(run, with_vocos)
+    config = vocos.get_config("tiny")
+    config.model.update(dim=16, intermediate=32, num_layers=2)
+    generator = runs.generator_config(config).make()
+    params = jax.jit(generator.init)(jax.random.key(0), jnp.zeros((1, 80, 4)))["params"]
+    runs.write_vocoder(str(with_vocos / "vocoder"), config, params)
+    song = tmp_path / "song.wav"
+    soundfile.write(song, drumless[: 2 * audio.SAMPLE_RATE], audio.SAMPLE_RATE)
+    summary = songs.sample(str(with_vocos), [str(song)], str(tmp_path / "out"), max_retries=0)
+    assert summary["vocoder"] == "vocos" and summary["inputs"][0]["error"] is None
+    # The drum audio is the Vocos generator's, with "auto" as with "vocos".
+    codes = np.arange(6, dtype=np.int32)[None] % 8
+    for name in ("auto", "vocos"):
+        pipe = pipeline.Pipeline(str(with_vocos), vocoder=name)
+        mel = np.asarray(pipe.codecs["drums"].decode(jnp.asarray(codes)))
+        expected = np.asarray(generator.apply({"params": params}, mel))
+        np.testing.assert_allclose(pipe.drum_audio(codes), expected, atol=1e-5)
+    with pytest.raises(ValueError, match=r"vocoder/ is a Vocos vocoder, not HiFi-GAN"):
+        pipeline.Pipeline(str(with_vocos), vocoder="hifigan")

@@ -282,7 +282,7 @@ def evaluate_runs(
       tracker: the evaluation tracker (`jdrum.runs.tracker` name).
       output_dir: where the files go; None: the first run's directory.
       lm: the LM subdirectory of runs given as plain `DIR`.
-      vocoder: how every run makes drum audio (`pipeline.Pipeline`: "auto", "hifigan",
+      vocoder: how every run makes drum audio (`pipeline.Pipeline`: "auto", "hifigan", "vocos",
         "griffin-lim"); the round trip uses the same.
       verbose: show a progress bar over the songs and print the table.
 

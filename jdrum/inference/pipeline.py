@@ -19,8 +19,9 @@ drums and are silent in the stem):
 3. drum codes: `jdrum.inference.sampling.generate` (windows with continuation for any S, a batch of
    takes); a take whose drums come out near-silent is re-sampled with a fresh key, up to
    `max_retries` times;
-4. drum audio: drum VQ-VAE decoder → drum statistics → vocoder (or Griffin-Lim: when the run
-   has no `vocoder/`, or with `Pipeline(..., vocoder="griffin-lim")`);
+4. drum audio: drum VQ-VAE decoder → drum statistics → the run's vocoder, HiFi-GAN V1 or Vocos,
+   whichever `vocoder/` holds (or Griffin-Lim: when the run has no `vocoder/`, or with
+   `Pipeline(..., vocoder="griffin-lim")`);
 5. level: each take is scaled to the input's RMS; the mix is input + drums, and mix and stem
    are scaled down together where the mix would exceed a peak of 0.99 (never clipped).
 """
@@ -38,7 +39,10 @@ from jdrum import runs
 from jdrum.beat import conditions, dbn
 from jdrum.inference import sampling, vocode
 
-VOCODERS = ("auto", "hifigan", "griffin-lim")  # see `Pipeline`
+VOCODERS = ("auto", "hifigan", "vocos", "griffin-lim")  # see `Pipeline`
+# The `vocoder` name of each generator a vocoder run may hold (`runs.GENERATORS`).
+VOCODER_KINDS = {"hifigan_v1": "hifigan", "vocos": "vocos"}
+_KIND_NAMES = {"hifigan": "HiFi-GAN", "vocos": "Vocos"}
 
 SILENT_DBFS = -45.0  # a take whose raw drum RMS is below this is re-sampled
 PEAK = 0.99
@@ -73,14 +77,34 @@ class Pipeline:
         tracker: str | None = None,
         vocoder: str = "auto",
     ):
-        """`vocoder`: one of `VOCODERS`: "auto" (the run's `vocoder/` if it has one, else
-        Griffin-Lim), "hifigan" (the run's, which must exist) or "griffin-lim"."""
+        """`vocoder`: one of `VOCODERS`: "auto" (the run's `vocoder/`, whichever generator it
+        holds, if it has one, else Griffin-Lim), "hifigan" or "vocos" (the run's, which must
+        exist and be of that kind) or "griffin-lim". `self.vocoder` is what is used: "hifigan",
+        "vocos" or "griffin-lim".
+
+        Raises:
+          FileNotFoundError: a stage folder is missing, or "hifigan"/"vocos" without a trained
+            `vocoder/`.
+          ValueError: an unknown `vocoder`, or one that is not the kind of the run's.
+        """
         self.run_dir = os.fspath(run_dir)
         if vocoder not in VOCODERS:
             raise ValueError(f"vocoder must be one of {', '.join(VOCODERS)}, got {vocoder!r}")
         for part in (*runs.VQVAE_DIRS.values(), lm_dir):
             if not os.path.isdir(os.path.join(self.run_dir, part)):
                 raise FileNotFoundError(f"{self.run_dir}: no {part}/ (not a complete run)")
+        self.has_vocoder = vocoder != "griffin-lim" and runs.has_vocoder(self.run_dir)
+        self.vocoder = self._vocoder_kind() if self.has_vocoder else "griffin-lim"
+        if vocoder in _KIND_NAMES:
+            if not self.has_vocoder:
+                raise FileNotFoundError(
+                    f"{self.run_dir}: no trained vocoder/ (vocoder={vocoder!r})"
+                )
+            if self.vocoder != vocoder:
+                raise ValueError(
+                    f"{self.run_dir}: vocoder/ is a {_KIND_NAMES[self.vocoder]} vocoder, not"
+                    f" {_KIND_NAMES[vocoder]} (vocoder={vocoder!r}; 'auto' uses it)"
+                )
         self.codecs = {
             stem: runs.load_codec(os.path.join(self.run_dir, directory))
             for stem, directory in runs.VQVAE_DIRS.items()
@@ -91,9 +115,11 @@ class Pipeline:
         self.sampling = sampling.SamplingConfig(**self.lm_config.sampling.to_dict())
         self.tracker_name = tracker or runs.run_tracker_name(self.run_dir)
         self.tracker = dataclasses.replace(runs.tracker(self.tracker_name), batch_size=1)
-        self.has_vocoder = vocoder != "griffin-lim" and runs.has_vocoder(self.run_dir)
-        if vocoder == "hifigan" and not self.has_vocoder:
-            raise FileNotFoundError(f"{self.run_dir}: no trained vocoder/ (vocoder='hifigan')")
+
+    def _vocoder_kind(self) -> str:
+        """The kind of the run's `vocoder/` generator: "hifigan" or "vocos"."""
+        name = runs.vocoder_generator(os.path.join(self.run_dir, runs.VOCODER_DIR))
+        return VOCODER_KINDS[name]
 
     # --------------------------------------------------------------------------- stages
 

@@ -131,7 +131,7 @@ def sample(
             "tracker": pipe.tracker_name,
             "measured_by": f"{MEASURE_TRACKER} tracker, madmom's default DBN",
         },
-        "vocoder": "hifigan" if pipe.has_vocoder else "griffin-lim",
+        "vocoder": pipe.vocoder,
         "inputs": [],
     }
     files = input_files(inputs)

@@ -1,4 +1,4 @@
-"""Mel → waveform: a run's HiFi-GAN vocoder, or Griffin-Lim when the run has none.
+"""Mel → waveform: a run's vocoder (HiFi-GAN V1 or Vocos), or Griffin-Lim when it has none.
 
     audio_BxL = vocode(mel_BxMxT_log10, run_dir="runs/demo")   # runs/demo/vocoder if trained
     vocoder = Vocoder("runs/demo/vocoder")                      # load once, call many times
@@ -6,8 +6,11 @@
 Mels are the log10 mels of `jdrum.audio.log_mel` (de-normalised: what a drum VQ-VAE's decoder
 output becomes after `MelStats.denormalise`), (B, n_mels, T) or (n_mels, T); the audio is
 float32 (B, T·256) (or (T·256,)) at 44.1 kHz, frame j centred on sample 256·j + 128 as in the
-front end. The generator is fully convolutional, so any T works (each new T compiles once).
-Griffin-Lim is `jdrum.griffin_lim.griffin_lim` (`GRIFFIN_LIM_ITERS` iterations).
+front end. The generator is whichever the vocoder run's `config.model.generator` names
+(`jdrum.runs.load_vocoder`): HiFi-GAN V1 (`jdrum.models.hifigan`) or Vocos (`jdrum.models.vocos`,
+ConvNeXt blocks and an inverse STFT); both are fully convolutional over frames, so any T works
+(each new T compiles once). Griffin-Lim is `jdrum.griffin_lim.griffin_lim`
+(`GRIFFIN_LIM_ITERS` iterations).
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ class Vocoder:
 
 
 def vocode(mel_log10, run_dir: str | os.PathLike | None = None) -> np.ndarray:
-    """log10 mels → audio with `run_dir/vocoder` if it has a checkpoint, else Griffin-Lim
+    """log10 mels → audio with `run_dir/vocoder` (whichever generator it holds) if it has a
+    checkpoint, else Griffin-Lim
     (`griffin_lim.GRIFFIN_LIM_ITERS` iterations).
 
     Args:

@@ -1,4 +1,4 @@
-"""HiFi-GAN evaluation: whole validation clips vocoded and scored against the real audio,
+"""Vocoder evaluation: whole validation clips vocoded and scored against the real audio,
 next to Griffin-Lim on the same mels."""
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jdrum import audio, data, griffin_lim, losses, parallel
-from jdrum.models import hifigan
+from jdrum import audio, data, griffin_lim, losses, parallel, runs
 from jdrum.trainers.hifigan.state import TrainState
 
 
@@ -47,7 +46,7 @@ class Evaluator:
     ratio, and an image of the first clip's loss mel, real over generated.
     """
 
-    def __init__(self, config, generator: hifigan.Generator, mels: np.ndarray | None, mesh=None):
+    def __init__(self, config, generator: runs.Generator, mels: np.ndarray | None, mesh=None):
         """`mesh`: the training mesh (the state's); every process evaluates the same clips,
         with the batches replicated over it."""
         self.config, self.generator, self.mels, self.mesh = config, generator, mels, mesh

@@ -1,4 +1,5 @@
-"""The HiFi-GAN train state, its optimizer settings and the modules of a config."""
+"""The vocoder train state, its optimizer settings and the modules of a config (the generator
+that `config.model.generator` names: HiFi-GAN V1 or Vocos, `jdrum.runs.generator_config`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ SPEC = audio.DEFAULT_SPECTROGRAM
 @struct.dataclass
 class TrainState:
     step: jax.Array
-    generator: Any  # weight-normalised generator params (v, g, bias)
+    generator: Any  # generator params (HiFi-GAN: weight-normalised v, g, bias)
     generator_opt: Any
     discriminator: Any  # MPD + MSD params
     discriminator_opt: Any
@@ -57,7 +58,7 @@ class Models:
     """The static parts of a train step: modules, loss weights and the optimizer settings
     (hashable, so equal configs share compiled steps)."""
 
-    generator: hifigan.Generator
+    generator: runs.Generator  # HiFi-GAN V1 or Vocos
     discriminator: hifigan.Discriminator
     optimizer: Optimizer = Optimizer()
     mel_weight: float = 45.0
@@ -111,7 +112,7 @@ INIT_RNG = "rbg"
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _init_generator(generator: hifigan.Generator, seed: int):
+def _init_generator(generator: runs.Generator, seed: int):
     mel = jnp.zeros((1, generator.n_mels, 4), jnp.float32)
     key = jax.random.fold_in(jax.random.key(seed, impl=INIT_RNG), 0)
     return generator.init(key, mel)["params"]
@@ -125,8 +126,8 @@ def _init_discriminator(discriminator: hifigan.Discriminator, seed: int):
 
 
 def initial_state(config, models: Models, generator_params=None) -> TrainState:
-    """A fresh state (for `parallel.create_state`); `generator_params` (weight-norm) replace the
-    generator's initialisation."""
+    """A fresh state (for `parallel.create_state`); `generator_params` (weight-norm for HiFi-GAN)
+    replace the generator's initialisation."""
     if generator_params is None:
         g_params = _init_generator(models.generator, config.seed)
     else:

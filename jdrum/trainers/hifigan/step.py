@@ -1,4 +1,5 @@
-"""The HiFi-GAN train step: the discriminators on the generator's output, then the generator."""
+"""The vocoder train step: the discriminators (MPD + MSD) on the generator's output, then the
+generator (HiFi-GAN V1 or Vocos: the same step for both)."""
 
 from __future__ import annotations
 
