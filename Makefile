@@ -22,11 +22,13 @@ $(PY):
 
 # madmom 0.16.1 imports Cython in its setup.py, so its build prerequisites go in first and it is
 # built against the venv's NumPy without isolation; --no-cache-dir keeps a wheel built against
-# another NumPy out of the way.
+# another NumPy out of the way. tinysoundfont (the `soundfont` extra) goes in without its pyaudio
+# requirement, which needs the PortAudio headers to build and only serves live playback.
 $(STAMP): setup.cfg pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q cython numpy 'setuptools<81' wheel
 	$(PY) -m pip install -q --no-cache-dir --no-build-isolation madmom
+	$(PY) -m pip install -q --no-deps 'tinysoundfont>=0.3.7'
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 

@@ -10,6 +10,13 @@ lead follow one chord progression. Every note is placed on one tempo map and the
 
 Rendering is deterministic: the plan draws from `default_rng(seed)` and each part of the render
 draws from its own generator derived from `(seed, part)`.
+
+Two renderers play the same notes (`SynthConfig.renderer`): "numpy" (`synth_sounds`: drums,
+bass, chords and lead synthesised here) and "soundfont" (`soundfont`: General MIDI instruments of
+TimGM6mb.sf2, a drum kit and programs drawn from the seed, for the parts named in
+`SynthConfig.soundfont_parts`, the drums by default; the others stay NumPy); "mixed" picks one of
+the two per song from its seed. The plan, the hit and note times and so the beats do not depend
+on the renderer.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import dataclasses
 
 import numpy as np
 
+from jdrum.datasets import soundfont
 from jdrum.datasets import synth_sounds as sounds
 
 # One bar of each groove, one character per step on a grid of 16ths, or of eighth-note triplets
@@ -91,6 +99,8 @@ _TOMS = ("snare", "tom_hi", "tom_mid", "tom_lo")  # fill voices, high to low
 _STEM_RMS = {"drums": 0.3, "bass": 0.14, "chords": 0.08, "lead": 0.08}
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 _FADE_S = 0.01
+RENDERERS = ("numpy", "soundfont", "mixed")
+PARTS = ("drums", "bass", "chords", "lead")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +114,14 @@ class SynthConfig:
     max_bpm: float = 200.0
     change_probability: float = 0.2  # fraction of songs with a tempo or a groove change
     peak: float = 0.9  # the full mix is scaled so that its peak equals this
+    renderer: str = "numpy"  # "numpy", "soundfont" or "mixed" (per song: about half each)
+    soundfont_parts: tuple[str, ...] = ("drums",)  # what the soundfont plays; the rest is NumPy
+
+    def __post_init__(self):
+        if self.renderer not in RENDERERS:
+            raise ValueError(f"renderer {self.renderer!r} is not one of {RENDERERS}")
+        if not set(self.soundfont_parts) <= set(PARTS):
+            raise ValueError(f"soundfont_parts {self.soundfont_parts} are not all in {PARTS}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -445,13 +463,25 @@ def _onsets(times, beats, rng, sr: int, jitter_s: float) -> np.ndarray:
     return np.maximum(0, np.round((_beat_time(times, beats) + jitter) * sr)).astype(np.int64)
 
 
-def _render_drums(plan, times, n, sr) -> np.ndarray:
-    kit = sounds.drum_kit(np.random.default_rng([plan.seed, 1]), sr)
+def drum_hits(plan: SongPlan) -> list[tuple[str, float, float]]:
+    """The planned drum hits: (instrument, nominal time in s, velocity), before humanising."""
+    times, _ = _beat_grid(plan.sections, plan.meter, plan.lead_in_s)
+    events = _drum_events(plan, np.random.default_rng([plan.seed, 2]))
+    seconds = _beat_time(times, [e[1] for e in events])
+    return [(e[0], float(t), e[2]) for e, t in zip(events, seconds, strict=True)]
+
+
+def _render_drums(plan, times, n, sr, instruments=None) -> np.ndarray:
+    """The drum part; from the soundfont when `instruments` are given."""
     rng = np.random.default_rng([plan.seed, 2])
     events = _drum_events(plan, rng)
     names = [e[0] for e in events]
     starts = _onsets(times, [e[1] for e in events], rng, sr, 0.003)
     velocities = np.array([e[2] for e in events]) * np.exp(rng.normal(0, 0.1, size=len(events)))
+    if instruments is not None:  # its open hi-hat is choked by the soundfont's exclusive class
+        x = soundfont.play_drums(instruments.kit, names, starts, np.minimum(velocities, 1.2), n, sr)
+        return x.astype(np.float64)
+    kit = sounds.drum_kit(np.random.default_rng([plan.seed, 1]), sr)
     hat_starts = np.sort(starts[[k for k, name in enumerate(names) if name in ("hat", "ohat")]])
     out = np.zeros(n)
     for name, start, velocity in zip(names, starts, velocities, strict=True):
@@ -473,12 +503,39 @@ def _render_notes(notes, voice, times, n, sr, rng) -> np.ndarray:
     return out
 
 
+def _play_notes(notes, part, instruments, times, n, sr, rng) -> np.ndarray:
+    """A melodic part from the soundfont, with the NumPy voices' onsets and lengths."""
+    starts = _onsets(times, [x[0] for x in notes], rng, sr, 0.004)
+    durations = _beat_time(times, [x[1] for x in notes]) - _beat_time(times, [x[0] for x in notes])
+    stops = starts + np.round(durations * sr).astype(np.int64)
+    program = getattr(instruments, part)
+    programs = [instruments.pad if part == "chords" and x[4] else program for x in notes]
+    keys, velocities = [x[2] for x in notes], [x[3] for x in notes]
+    return soundfont.play_notes(programs, starts, stops, keys, velocities, n, sr).astype(np.float64)
+
+
+def song_renderer(plan: SongPlan, config: SynthConfig = SynthConfig()) -> str:
+    """The renderer of a song, "numpy" or "soundfont"; for "mixed" drawn from the plan's seed."""
+    if config.renderer != "mixed":
+        return config.renderer
+    return ("numpy", "soundfont")[int(np.random.default_rng([plan.seed, 7]).random() < 0.5)]
+
+
+def song_instruments(
+    plan: SongPlan, config: SynthConfig = SynthConfig()
+) -> soundfont.Instruments | None:
+    """The soundfont kit and programs of a song (drawn from its seed), None if NumPy plays it."""
+    if song_renderer(plan, config) != "soundfont":
+        return None
+    return soundfont.choose(np.random.default_rng([plan.seed, 8]))
+
+
 def render_song(plan: SongPlan, config: SynthConfig = SynthConfig()) -> Song:
     """Renders the stems of a planned song and its beat truth.
 
     Args:
       plan: from `plan_song` (or edited with `dataclasses.replace`).
-      config: its `sample_rate` and `peak` are used.
+      config: its `sample_rate`, `peak`, `renderer` and `soundfont_parts` are used.
 
     Returns:
       A `Song` whose mix peaks at `config.peak`.
@@ -486,7 +543,9 @@ def render_song(plan: SongPlan, config: SynthConfig = SynthConfig()) -> Song:
     sr = config.sample_rate
     times, bpm = _beat_grid(plan.sections, plan.meter, plan.lead_in_s)
     n = int(np.ceil(times[-1] * sr))
-    parts = {"drums": _render_drums(plan, times, n, sr)}
+    gm = song_instruments(plan, config)
+    gm_parts = () if gm is None else config.soundfont_parts
+    parts = {"drums": _render_drums(plan, times, n, sr, gm if "drums" in gm_parts else None)}
     parts_notes_voices = (
         ("bass", _bass_notes, sounds.bass_voice),
         ("chords", _chord_notes, sounds.chord_voice),
@@ -494,7 +553,10 @@ def render_song(plan: SongPlan, config: SynthConfig = SynthConfig()) -> Song:
     )
     for k, (name, notes, voice) in enumerate(parts_notes_voices):
         rng = np.random.default_rng([plan.seed, 3 + k])
-        parts[name] = _render_notes(notes(plan, rng), voice, times, n, sr, rng)
+        if name in gm_parts:
+            parts[name] = _play_notes(notes(plan, rng), name, gm, times, n, sr, rng)
+        else:
+            parts[name] = _render_notes(notes(plan, rng), voice, times, n, sr, rng)
     fade = np.clip((n - np.arange(n)) / (_FADE_S * sr), 0.0, 1.0)  # no click at the cut
     levels = dict(zip(("bass", "chords", "lead"), plan.levels_db, strict=True))
     stems = {}

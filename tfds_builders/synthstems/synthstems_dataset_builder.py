@@ -19,7 +19,15 @@ and `eval`: 32 whole songs of 20-60 s for evaluation (`python -m jdrum.evaluate`
 `test` split, from seeds that no other config uses (its songs are in no training set). They
 cover every style and both meters, 9 of them change tempo or groove; consecutive 2**17-sample
 clips without overlap, silent drums kept and no beat features, so `jdrum.data.songs`
-reassembles each song whole (all but the last < 3 s).
+reassembles each song whole (all but the last < 3 s). `eval_soundfont` holds the same 32 songs
+(same seeds and settings: the same plans, beats and drumless parts, the stems up to one gain per
+song) with the drums played by a General MIDI drum kit of a soundfont instead of the NumPy kit:
+the held-out drum timbre set; its song ids are `synthstems-evalsf-NNNNN`.
+
+`SynthstemsConfig.renderer` picks who plays the notes (`jdrum.datasets.synth.SynthConfig`):
+"numpy" (the synthesised kit; every config but `eval_soundfont`), "soundfont" (the drums of each
+song from one of the drum kits of TimGM6mb.sf2, which `pretty_midi` ships, rendered by
+`tinysoundfont`; nothing downloaded) or "mixed" (per song, about half each, drawn from the seed).
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ class SynthstemsConfig(tfds.core.BuilderConfig):
     clip: records.ClipConfig = records.ClipConfig(tracker="madmom")
     test_only: bool = False  # every song in `test` (an evaluation set), else the 80/10/10 hash
     id_prefix: str = "synthstems"
+    renderer: str = "numpy"  # drums from "numpy", "soundfont" (General MIDI) or "mixed"
 
     @property
     def synth_config(self) -> synth.SynthConfig:
@@ -51,6 +60,7 @@ class SynthstemsConfig(tfds.core.BuilderConfig):
             min_seconds=self.min_seconds,
             max_seconds=self.max_seconds,
             change_probability=self.change_probability,
+            renderer=self.renderer,
         )
 
     def song_id(self, index: int) -> str:
@@ -107,6 +117,21 @@ class Builder(records.ParallelBuild, tfds.core.GeneratorBasedBuilder):
             ),
             test_only=True,
             id_prefix="synthstems-eval",
+        ),
+        SynthstemsConfig(
+            name="eval_soundfont",
+            description="The 32 songs of `eval` with General MIDI soundfont drums (test only).",
+            num_songs=32,
+            min_seconds=20.0,
+            max_seconds=60.0,
+            change_probability=0.3,
+            seed=1,
+            clip=records.ClipConfig(
+                clip_length=2**17, hop_length=2**17, drop_silent_drums=False, tracker="none"
+            ),
+            test_only=True,
+            id_prefix="synthstems-evalsf",
+            renderer="soundfont",
         ),
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "default"

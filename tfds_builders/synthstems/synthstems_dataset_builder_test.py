@@ -152,3 +152,52 @@ def test_eval_songs_reassemble_whole_from_their_clips(tmp_path):
         np.testing.assert_allclose(song.drums + song.drumless, truth.mix[:length], atol=1.0 / 16384)
         inside = truth.beats[np.round(truth.beats[:, 0] * SR) < length]
         np.testing.assert_allclose(song.true_beats, inside, atol=1e-4)
+
+
+def test_eval_soundfont_is_eval_with_soundfont_drums():
+    evaluation = data.builder("synthstems/eval", "unused").builder_config
+    config = data.builder("synthstems/eval_soundfont", "unused").builder_config
+    assert (evaluation.renderer, config.renderer) == ("numpy", "soundfont")
+    assert config.song_id(13) == "synthstems-evalsf-00013"
+    own = {"name", "description", "id_prefix", "renderer"}
+    for field in dataclasses.fields(config):
+        if field.name not in own:
+            assert getattr(config, field.name) == getattr(evaluation, field.name), field.name
+    for index in range(config.num_songs):  # the same songs: plans equal but for their ids
+        plan = dataclasses.replace(config.plan(index), song_id=evaluation.song_id(index))
+        assert plan == evaluation.plan(index)
+    for name in ("default", "demo", "tiny", "eval"):
+        assert data.builder(f"synthstems/{name}", "unused").builder_config.renderer == "numpy"
+
+
+def test_eval_soundfont_builds_with_the_beats_of_eval(tmp_path):
+    small = dict(num_songs=2, min_seconds=4, max_seconds=6)
+    configs = {
+        name: dataclasses.replace(
+            data.builder(f"synthstems/{name}", "unused").builder_config,
+            name=f"{name}_small",
+            **small,
+        )
+        for name in ("eval", "eval_soundfont")
+    }
+    builder = tfds.builder_cls("synthstems")(
+        config=configs["eval_soundfont"], data_dir=tmp_path, file_format="array_record"
+    )
+    builder.download_and_prepare()
+    songs = data.songs(builder.as_data_source(split="test"))
+    assert [song.song_id for song in songs] == [
+        "synthstems-evalsf-00000",
+        "synthstems-evalsf-00001",
+    ]
+    for index, song in enumerate(songs):
+        truth = synth.render_song(configs["eval"].plan(index), configs["eval"].synth_config)
+        length = len(truth.drums) // 2**17 * 2**17
+        assert len(song.drums) == length
+        inside = truth.beats[np.round(truth.beats[:, 0] * SR) < length]
+        np.testing.assert_allclose(song.true_beats, inside, atol=1e-4)
+        # Soundfont drums over the drumless part of `eval` (equal up to the mix's gain).
+        gain = np.dot(song.drumless, truth.drumless[:length]) / np.dot(song.drumless, song.drumless)
+        np.testing.assert_allclose(gain * song.drumless, truth.drumless[:length], atol=3.0 / 32768)
+        drums, numpy_drums = song.drums.astype(np.float64), truth.drums[:length].astype(np.float64)
+        cosine = drums @ numpy_drums / np.sqrt((drums @ drums) * (numpy_drums @ numpy_drums))
+        assert np.sqrt(np.mean(drums**2)) > 0.01 and cosine < 0.5
