@@ -99,6 +99,15 @@ def test_every_metric_of_every_row_over_the_songs(evaluated):
             assert stats["mean"] == pytest.approx(np.mean(values))
             assert min(values) - 1e-9 <= stats["low"] <= stats["mean"] <= stats["high"]
             assert stats["high"] <= max(values) + 1e-9
+    # The Fréchet distance of the pooled frames: 0 for the real drums, none for the floors.
+    assert rows["real drums"]["frechet"]["mean"] == pytest.approx(0.0, abs=1e-6)
+    for row in rows.values():
+        if row["kind"] == "floor":
+            assert row["frechet"] is None
+        else:
+            assert row["frechet"]["low"] <= row["frechet"]["high"]
+            assert row["frechet"]["count"] == NUM_SONGS
+    assert rows[labels[0]]["frechet"]["mean"] > 0.0
     # The ceiling is the real drums against themselves on Table 1; they follow the true beats.
     real = rows["real drums"]["summary"]
     assert real["trackemb_mse"]["mean"] == 0.0 and real["drums_beat_f1"]["mean"] == 1.0
@@ -114,7 +123,7 @@ def test_every_metric_of_every_row_over_the_songs(evaluated):
 def test_tables_have_a_line_per_row_and_a_column_per_metric(evaluated):
     result, labels, _ = evaluated
     table = result["table"]
-    rhythm, drums, sounds = table.split("\n\n")[1:]
+    rhythm, drums, sounds, frechet = table.split("\n\n")[1:]
     blocks = (
         (rhythm, metrics.RHYTHM_NAMES),
         (drums, metrics.DRUM_NAMES),
@@ -130,6 +139,30 @@ def test_tables_have_a_line_per_row_and_a_column_per_metric(evaluated):
             stats = row["summary"][names[0]]
             assert f"{stats['mean']:.3f} [{stats['low']:.2f}, {stats['high']:.2f}]" in line
     assert rhythm.startswith("Rhythm against the true beats")
+    # The Fréchet distance: a line per run, ceiling and round trip (none for the floors).
+    for label, row in result["rows"].items():
+        lines = [line for line in frechet.splitlines() if line.startswith(f"  {label}: ")]
+        assert len(lines) == (0 if row["kind"] == "floor" else 1), label
+
+
+def test_frechet_distance_of_known_gaussians():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((20_000, 3))
+    assert evaluation.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+    # Shifted means: |mu_a - mu_b|²; scaled spreads: sum over dims of (s_a - s_b)².
+    assert evaluation.frechet_distance(a, a + [2.0, 0.0, 0.0]) == pytest.approx(4.0, rel=1e-6)
+    assert evaluation.frechet_distance(a, 3.0 * a) == pytest.approx(3 * 2.0**2, rel=0.05)
+    # Over songs: pooled frames, and an interval from resampling the songs.
+    songs = [rng.standard_normal((500, 3)) + k for k in range(6)]
+    same = evaluation.frechet_summary(songs, songs)
+    assert same["mean"] == pytest.approx(0.0, abs=1e-9) and same["high"] == pytest.approx(
+        0, abs=1e-9
+    )
+    shifted = evaluation.frechet_summary([x + 1.0 for x in songs], songs)
+    assert shifted["mean"] == pytest.approx(3.0, rel=0.05)
+    assert shifted["low"] <= shifted["mean"] <= shifted["high"] and shifted["count"] == 6
+    with pytest.raises(ValueError, match="same songs"):
+        evaluation.frechet_summary(songs, songs[:-1])
 
 
 def test_json_and_csv_files(evaluated):
@@ -150,6 +183,7 @@ def test_json_and_csv_files(evaluated):
     expected += [
         f"{n}_{s}" for n in evaluation.METRIC_NAMES for s in ("mean", "low", "high", "std")
     ]
+    expected += ["frechet_mean", "frechet_low", "frechet_high"]
     assert list(lines[0]) == expected
     assert [line["row"] for line in lines] == list(result["rows"])
     for line in lines:

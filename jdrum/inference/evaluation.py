@@ -33,6 +33,14 @@ Reference rows, measured the same way:
 * **floor**: each run's generated drums scored against another song's references (song i
   against song i - 1, cyclically; both cut to the shorter), i.e. chance.
 
+And one measure of a whole row, not of a song: `frechet`, the Fréchet distance between Gaussians
+fitted to the evaluation tracker's frame embeddings (50 dimensions, 100 frames/s) of every take
+of the row, pooled over songs, and to those of the same songs' real drums (0 for the real drums
+themselves), with a 95 % bootstrap interval over songs (`frechet_summary`). It says how far the
+generated drums sit from real ones as a population, where the per-song measures compare a take
+with the one real drum part of its song. It has no floor row (another song's real drums are the
+same pool).
+
 Tables give the mean over songs with a 95 % bootstrap interval (`metrics.summarise`).
 evaluation.json holds the settings, every row's summary and its per-song values; evaluation.csv
 one line per row with the mean, the interval and the std of every metric.
@@ -46,6 +54,7 @@ import json
 import os
 
 import numpy as np
+import scipy.linalg
 import tqdm
 
 from jdrum import audio, data, runs, sound
@@ -235,6 +244,8 @@ class Row:
     run_dir: str | None = None
     lm: str | None = None
     songs: list[dict] = dataclasses.field(default_factory=list)
+    frames: list[np.ndarray] = dataclasses.field(default_factory=list, repr=False)  # per song
+    frechet: dict | None = None  # `frechet_summary` against the real drums' frames
 
     def to_json(self) -> dict:
         summary = {
@@ -246,8 +257,57 @@ class Row:
             "lm": self.lm,
             "num_songs": len(self.songs),
             "summary": summary,
+            "frechet": self.frechet,
             "songs": self.songs,
         }
+
+
+def _moments(frames_NxD: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    frames = np.asarray(frames_NxD, np.float64)
+    return len(frames), frames.sum(axis=0), frames.T @ frames
+
+
+def _frechet(moments: list) -> float:
+    """Fréchet distance of two Gaussians given [(n, sum, sum of outer products)] for each."""
+    (n_a, s_a, q_a), (n_b, s_b, q_b) = moments
+    mu_a, mu_b = s_a / n_a, s_b / n_b
+    cov_a = (q_a - n_a * np.outer(mu_a, mu_a)) / max(n_a - 1, 1)
+    cov_b = (q_b - n_b * np.outer(mu_b, mu_b)) / max(n_b - 1, 1)
+    root = scipy.linalg.sqrtm(cov_a @ cov_b)
+    value = np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2.0 * np.real(root))
+    return float(max(value, 0.0))
+
+
+def frechet_distance(a_NxD: np.ndarray, b_MxD: np.ndarray) -> float:
+    """The Fréchet distance between Gaussians fitted to two sets of feature vectors (rows):
+    |mu_a - mu_b|² + Tr(C_a + C_b - 2 (C_a C_b)^½)."""
+    return _frechet([_moments(a_NxD), _moments(b_MxD)])
+
+
+def frechet_summary(frames: list[np.ndarray], real: list[np.ndarray]) -> dict[str, float]:
+    """{"mean", "low", "high", "count"}: `frechet_distance` of a row's frames pooled over songs
+    to the real drums' frames of the same songs, and its 95 % percentile bootstrap interval
+    (songs resampled with replacement, the same songs on both sides; fixed seed)."""
+    if len(frames) != len(real) or not frames:
+        raise ValueError(f"need the same songs on both sides, got {len(frames)} and {len(real)}")
+    per_song = [[_moments(x), _moments(y)] for x, y in zip(frames, real, strict=True)]
+
+    def pooled(indices) -> float:
+        return _frechet(
+            [tuple(sum(per_song[i][side][k] for i in indices) for k in range(3)) for side in (0, 1)]
+        )
+
+    rng = np.random.default_rng(0)
+    draws = rng.integers(0, len(frames), size=(metrics.BOOTSTRAP_RESAMPLES, len(frames)))
+    values = [pooled(indices) for indices in draws]
+    tail = (1.0 - metrics.CONFIDENCE) / 2.0
+    low, high = np.quantile(values, [tail, 1.0 - tail])
+    return {
+        "mean": pooled(range(len(frames))),
+        "low": float(low),
+        "high": float(high),
+        "count": len(frames),
+    }
 
 
 def evaluate_runs(
@@ -366,13 +426,18 @@ def evaluate_runs(
         }
         for label, run_takes in takes.items():
             rows[label].songs.append({**ids, **song_values(run_takes, reference)})
+            rows[label].frames.append(np.concatenate([take.embedding for take in run_takes]))
         rows["real drums"].songs.append({**ids, **song_values([real], reference)})
+        rows["real drums"].frames.append(real.embedding)
         for i, label in enumerate(round_trips):
             round_trip = tracked[len(specs) * num_takes + 1 + i]
             rows[label].songs.append({**ids, **song_values([round_trip], reference)})
+            rows[label].frames.append(round_trip.embedding)
         generated.append(takes)
         references.append(reference)
     bar.close()
+    for row in rows.values():
+        row.frechet = frechet_summary(row.frames, rows["real drums"].frames)
     if len(songs) > 1:
         for position in range(len(songs)):
             other = (position - 1) % len(songs)
@@ -430,8 +495,9 @@ def _block(result: dict, title: str, names) -> list[str]:
 
 
 def format_table(result: dict) -> str:
-    """The rows as three text tables (rhythm; Table 1; sound), each cell the mean over songs and
-    its 95 % bootstrap interval."""
+    """The rows as four text tables (rhythm; Table 1; sound; the Fréchet distance), each cell
+    the mean over songs (the Fréchet distance: over the pooled songs) and its 95 % bootstrap
+    interval."""
     unit = "songs" if result["unit"] == "song" else "clips"
     lines = [
         f"{result['dataset']} {result['split']}: {result['num_songs']} {unit} "
@@ -443,6 +509,13 @@ def format_table(result: dict) -> str:
         *_block(result, "Table 1: against the real drums", metrics.DRUM_NAMES),
         "",
         *_block(result, "Sound against the real drums (jdrum.sound)", sound.SOUND_NAMES),
+        "",
+        "Fréchet distance to the real drums: the tracker's frame embeddings, pooled over songs",
+        *[
+            f"  {label}: {_cell(row['frechet'])}"
+            for label, row in result["rows"].items()
+            if row.get("frechet") is not None
+        ],
     ]
     return "\n".join(lines)
 
@@ -462,13 +535,16 @@ def write_files(result: dict, output_dir) -> dict[str, str]:
         writer.writerow(
             ["row", "kind", "run_dir", "lm", "songs", "takes"]
             + [f"{name}_{stat}" for name in names for stat in stats]
+            + [f"frechet_{stat}" for stat in stats[:3]]
         )
         for label, row in result["rows"].items():
             values = [row["summary"][name][stat] for name in names for stat in stats]
+            frechet = row.get("frechet") or {}
             writer.writerow(
                 [label, row["kind"], row["run_dir"] or "", row["lm"] or "", row["num_songs"]]
                 + [result["num_takes"] if row["kind"] in ("run", FLOOR) else 1]
                 + values
+                + [frechet.get(stat, "") for stat in stats[:3]]
             )
     return {"json": json_path, "csv": csv_path}
 
