@@ -215,17 +215,7 @@ class VocosConfig:
         """The generator. `weight_norm` is taken for `GeneratorConfig.make`'s signature: Vocos
         has no weight norm, so training and inference use the same parameters."""
         del weight_norm
-        return Vocos(
-            n_mels=self.n_mels,
-            dim=self.dim,
-            intermediate=self.intermediate,
-            num_layers=self.num_layers,
-            kernel_size=self.kernel_size,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            layer_scale=self.layer_scale,
-            dtype=DTYPES[self.dtype],
-        )
+        return Vocos(**{**dataclasses.asdict(self), "dtype": DTYPES[self.dtype]})
 
     @property
     def num_params(self) -> int:

@@ -25,9 +25,10 @@ song) with the drums played by a General MIDI drum kit of a soundfont instead of
 the held-out drum timbre set; its song ids are `synthstems-evalsf-NNNNN`.
 
 `SynthstemsConfig.renderer` picks who plays the notes (`jdrum.datasets.synth.SynthConfig`):
-"numpy" (the synthesised kit; every config but `eval_soundfont`), "soundfont" (the drums of each
-song from one of the drum kits of TimGM6mb.sf2, which `pretty_midi` ships, rendered by
-`tinysoundfont`; nothing downloaded) or "mixed" (per song, about half each, drawn from the seed).
+"numpy" (the synthesised kit; every config but `demo_mixed` and `eval_soundfont`), "soundfont"
+(the drums of each song from one of the drum kits of TimGM6mb.sf2, which `pretty_midi` ships,
+rendered by `tinysoundfont`; nothing downloaded) or "mixed" (per song, about half each, drawn
+from the seed; `demo_mixed` holds `demo`'s songs and splits so).
 """
 
 from __future__ import annotations
@@ -72,6 +73,30 @@ class SynthstemsConfig(tfds.core.BuilderConfig):
         return synth.plan_song(seed, self.synth_config, self.song_id(index))
 
 
+_DEMO = SynthstemsConfig(
+    name="demo",
+    description="160 songs of 12-20 s, 2**17-sample clips with 50 % overlap.",
+    num_songs=160,
+    min_seconds=12.0,
+    max_seconds=20.0,
+    clip=records.ClipConfig(clip_length=2**17, hop_length=2**16, tracker="madmom"),
+)
+_EVAL = SynthstemsConfig(
+    name="eval",
+    description="32 held-out whole songs of 20-60 s (test split only) for evaluation.",
+    num_songs=32,
+    min_seconds=20.0,
+    max_seconds=60.0,
+    change_probability=0.3,
+    seed=1,
+    clip=records.ClipConfig(
+        clip_length=2**17, hop_length=2**17, drop_silent_drums=False, tracker="none"
+    ),
+    test_only=True,
+    id_prefix="synthstems-eval",
+)
+
+
 class Builder(records.ParallelBuild, tfds.core.GeneratorBasedBuilder):
     """Paired drum / drumless clips of synthesised songs."""
 
@@ -88,13 +113,12 @@ class Builder(records.ParallelBuild, tfds.core.GeneratorBasedBuilder):
             name="default",
             description="400 songs of 1-3 minutes, 2**20-sample clips with 50 % overlap.",
         ),
-        SynthstemsConfig(
-            name="demo",
-            description="160 songs of 12-20 s, 2**17-sample clips with 50 % overlap.",
-            num_songs=160,
-            min_seconds=12.0,
-            max_seconds=20.0,
-            clip=records.ClipConfig(clip_length=2**17, hop_length=2**16, tracker="madmom"),
+        _DEMO,
+        dataclasses.replace(
+            _DEMO,
+            name="demo_mixed",
+            description="The songs and clips of `demo`, about half with soundfont drums.",
+            renderer="mixed",
         ),
         SynthstemsConfig(
             name="tiny",
@@ -104,32 +128,11 @@ class Builder(records.ParallelBuild, tfds.core.GeneratorBasedBuilder):
             max_seconds=7.0,
             clip=records.ClipConfig(clip_length=2**17, hop_length=2**16, tracker="madmom"),
         ),
-        SynthstemsConfig(
-            name="eval",
-            description="32 held-out whole songs of 20-60 s (test split only) for evaluation.",
-            num_songs=32,
-            min_seconds=20.0,
-            max_seconds=60.0,
-            change_probability=0.3,
-            seed=1,
-            clip=records.ClipConfig(
-                clip_length=2**17, hop_length=2**17, drop_silent_drums=False, tracker="none"
-            ),
-            test_only=True,
-            id_prefix="synthstems-eval",
-        ),
-        SynthstemsConfig(
+        _EVAL,
+        dataclasses.replace(
+            _EVAL,
             name="eval_soundfont",
             description="The 32 songs of `eval` with General MIDI soundfont drums (test only).",
-            num_songs=32,
-            min_seconds=20.0,
-            max_seconds=60.0,
-            change_probability=0.3,
-            seed=1,
-            clip=records.ClipConfig(
-                clip_length=2**17, hop_length=2**17, drop_silent_drums=False, tracker="none"
-            ),
-            test_only=True,
             id_prefix="synthstems-evalsf",
             renderer="soundfont",
         ),
