@@ -20,9 +20,11 @@ and `eval`: 32 whole songs of 20-60 s for evaluation (`python -m jdrum.evaluate`
 cover every style and both meters, 9 of them change tempo or groove; consecutive 2**17-sample
 clips without overlap, silent drums kept and no beat features, so `jdrum.data.songs`
 reassembles each song whole (all but the last < 3 s). `eval_soundfont` holds the same 32 songs
-(same seeds and settings: the same plans, beats and drumless parts, the stems up to one gain per
-song) with the drums played by a General MIDI drum kit of a soundfont instead of the NumPy kit:
-the held-out drum timbre set; its song ids are `synthstems-evalsf-NNNNN`.
+(same seeds and settings: the same plans, notes and beats) with every part played by General
+MIDI instruments of a soundfont instead of the NumPy synthesiser: drum kit, bass, chord and lead
+programs drawn from each song's seed. Its inputs and its drums are timbres that no training
+config has (`demo_mixed` has soundfont drums, never soundfont drumless parts); its song ids are
+`synthstems-evalsf-NNNNN`.
 
 `SynthstemsConfig.renderer` picks who plays the notes (`jdrum.datasets.synth.SynthConfig`):
 "numpy" (the synthesised kit; every config but `demo_mixed` and `eval_soundfont`), "soundfont"
@@ -53,7 +55,8 @@ class SynthstemsConfig(tfds.core.BuilderConfig):
     clip: records.ClipConfig = records.ClipConfig(tracker="madmom")
     test_only: bool = False  # every song in `test` (an evaluation set), else the 80/10/10 hash
     id_prefix: str = "synthstems"
-    renderer: str = "numpy"  # drums from "numpy", "soundfont" (General MIDI) or "mixed"
+    renderer: str = "numpy"  # "numpy", "soundfont" (General MIDI) or "mixed"
+    soundfont_parts: tuple[str, ...] = ("drums",)  # what a soundfont song takes from it
 
     @property
     def synth_config(self) -> synth.SynthConfig:
@@ -62,6 +65,7 @@ class SynthstemsConfig(tfds.core.BuilderConfig):
             max_seconds=self.max_seconds,
             change_probability=self.change_probability,
             renderer=self.renderer,
+            soundfont_parts=self.soundfont_parts,
         )
 
     def song_id(self, index: int) -> str:
@@ -132,9 +136,10 @@ class Builder(records.ParallelBuild, tfds.core.GeneratorBasedBuilder):
         dataclasses.replace(
             _EVAL,
             name="eval_soundfont",
-            description="The 32 songs of `eval` with General MIDI soundfont drums (test only).",
+            description="The 32 songs of `eval`, every part from a General MIDI soundfont.",
             id_prefix="synthstems-evalsf",
             renderer="soundfont",
+            soundfont_parts=synth.PARTS,
         ),
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "default"
