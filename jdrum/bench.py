@@ -31,7 +31,7 @@ from absl import app, flags
 
 from configs import hifigan_v1, vocos, vqvae_drums
 from configs import lm as lm_configs
-from jdrum import audio, parallel, runs
+from jdrum import audio, griffin_lim, parallel, runs
 from jdrum.beat import dbn, features, network, weights
 from jdrum.datasets import synth
 from jdrum.inference import sampling
@@ -230,7 +230,8 @@ def bench_vocoder(clip_length: int, repeats: int) -> None:
     """Vocoder real-time factor (seconds of audio per second of compute) of the tiny and the
     paper-size generators (random init, batch 1, on a mel of clip_length / 256 frames: 4096
     frames = 23.78 s at the default clip length): HiFi-GAN V1 with folded weights
-    (`vocoder_rtf_{size}`) and the Vocos-style generator (`vocoder_rtf_vocos_{size}`)."""
+    (`vocoder_rtf_{size}`), the Vocos-style generator (`vocoder_rtf_vocos_{size}`) and
+    Griffin-Lim (`vocoder_rtf_griffin_lim`: `jdrum.griffin_lim`, 32 iterations, the demo's)."""
 
     frames = clip_length // 256
     seconds_of_audio = frames * 256 / 44_100
@@ -252,6 +253,17 @@ def bench_vocoder(clip_length: int, repeats: int) -> None:
                 generator=runs.generator_name(config),
                 channels=model.get("upsample_initial_channel", model.get("dim")),
             )
+    mel_np = np.asarray(mel)
+    seconds = _seconds(lambda: griffin_lim.griffin_lim(mel_np), repeats)
+    _emit(
+        "vocoder_rtf_griffin_lim",
+        seconds_of_audio / seconds,
+        "x realtime",
+        batch=1,
+        frames=frames,
+        generator="griffin-lim",
+        iterations=griffin_lim.GRIFFIN_LIM_ITERS,
+    )
 
 
 def bench_sampling(clip_length: int, repeats: int) -> None:
