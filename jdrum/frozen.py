@@ -3,9 +3,9 @@
 Every model has a frozen, hashable dataclass of its sizes and switches with a `make()` that
 builds the module (`models.vqvae.VQVAEConfig`, `models.hifigan.GeneratorConfig` and
 `DiscriminatorConfig`, `models.vocos.VocosConfig`, `models.transformer.LMConfig`,
-`beat.network.TrackerConfig`). A run's
-`config.model` (an `ml_collections.ConfigDict`, or the dict of its `config.json`) also holds
-training fields; those are left out here, and lists become tuples so the config hashes.
+`beat.network.TrackerConfig`). A run's `config.model` (an `ml_collections.ConfigDict`, or the
+dict of its `config.json`) also holds training fields; those are left out here, and lists become
+tuples so the config hashes.
 """
 
 from __future__ import annotations
