@@ -28,8 +28,12 @@ Metrics per take (`jdrum.beat.metrics`; a song's value is the mean over its take
 Reference rows, measured the same way:
 
 * **ceiling**: the real drum stems;
-* **round trip**: the real drum stems through each run directory's drum VQ-VAE and its vocoder
-  (or Griffin-Lim, as the runs are vocoded): the best the LM can do with these codes and audio;
+* **round trips**: the real drum stems through the stages of each run directory, level-matched
+  to the stem: its log-mel straight into Griffin-Lim ("real mel + Griffin-Lim") and into the
+  run's neural vocoder if it has one ("real mel + Vocos"), and its drum VQ-VAE's reconstruction
+  into each of them ("drum VQ-VAE + ..."): each stage on its own, and the whole chain, the best
+  the LM can do with these codes and audio. Paired with the real stem, the sound block's STFT
+  distance and onset F1 say what each stage loses;
 * **floor**: each run's generated drums scored against another song's references (song i
   against song i - 1, cyclically; both cut to the shorter), i.e. chance.
 
@@ -343,7 +347,8 @@ def evaluate_runs(
       output_dir: where the files go; None: the first run's directory.
       lm: the LM subdirectory of runs given as plain `DIR`.
       vocoder: how every run makes drum audio (`pipeline.Pipeline`: "auto", "hifigan", "vocos",
-        "griffin-lim"); the round trip uses the same.
+        "griffin-lim"); the round trips use Griffin-Lim and, unless it is "griffin-lim", the
+        vocoder it picks.
       verbose: show a progress bar over the songs and print the table.
 
     Returns:
@@ -375,14 +380,19 @@ def evaluate_runs(
     except (FileNotFoundError, ValueError) as error:
         raise EvaluationError(str(error)) from None
     has_true_beats = all(len(song.true_beats) for song in songs)
-    # One round trip per run directory (its drum VQ-VAE and vocoder), through its first pipe.
-    round_trips = {}
+    # The round trips of each run directory, through its first pipe: the real mel and the drum
+    # VQ-VAE's reconstruction, each vocoded by Griffin-Lim and, if the pipe has one, by its
+    # neural vocoder (every stage on its own and the whole chain).
+    round_trips = {}  # label: (run_dir, pipe, through the VQ-VAE, vocoder)
     for spec, pipe in zip(specs, pipes, strict=True):
-        vocoded = "vocoder" if pipe.has_vocoder else "Griffin-Lim"
-        round_trips.setdefault(f"{spec.run_dir}: drum VQ-VAE + {vocoded}", (spec.run_dir, pipe))
+        for vqvae in (False, True):
+            for vocoder in dict.fromkeys(("griffin-lim", pipe.vocoder)):
+                mel = "drum VQ-VAE" if vqvae else "real mel"
+                label = f"{spec.run_dir}: {mel} + {pipeline.VOCODER_NAMES[vocoder]}"
+                round_trips.setdefault(label, (spec.run_dir, pipe, vqvae, vocoder))
     rows = {spec.label: Row(spec.label, "run", spec.run_dir, spec.lm) for spec in specs}
     rows["real drums"] = Row("real drums", CEILING)
-    for label, (run_dir, _) in round_trips.items():
+    for label, (run_dir, *_) in round_trips.items():
         rows[label] = Row(label, ROUND_TRIP, run_dir)
     floors = {spec.label: Row(f"{spec.label} vs another song", FLOOR, spec.run_dir, spec.lm)
               for spec in specs}  # fmt: skip
@@ -409,7 +419,10 @@ def evaluate_runs(
             stems.extend(result.drums)
         bar.set_postfix_str("round trip")
         stems.append(song.drums)
-        stems.extend(pipe.round_trip(song.drums) for _, pipe in round_trips.values())
+        stems.extend(
+            pipe.round_trip(song.drums, vqvae, vocoder)
+            for _, pipe, vqvae, vocoder in round_trips.values()
+        )
         if not has_true_beats:
             stems.append(song.drumless)
         bar.set_postfix_str("tracking")

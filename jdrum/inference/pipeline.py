@@ -35,14 +35,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jdrum import runs
+from jdrum import audio, runs
 from jdrum.beat import conditions, dbn
 from jdrum.inference import sampling, vocode
 
 VOCODERS = ("auto", "hifigan", "vocos", "griffin-lim")  # see `Pipeline`
 # The `vocoder` name of each generator a vocoder run may hold (`runs.GENERATORS`).
 VOCODER_KINDS = {"hifigan_v1": "hifigan", "vocos": "vocos"}
-_KIND_NAMES = {"hifigan": "HiFi-GAN", "vocos": "Vocos"}
+# How tables and messages name each `Pipeline.vocoder`.
+VOCODER_NAMES = {"hifigan": "HiFi-GAN", "vocos": "Vocos", "griffin-lim": "Griffin-Lim"}
 
 SILENT_DBFS = -45.0  # a take whose raw drum RMS is below this is re-sampled
 PEAK = 0.99
@@ -95,15 +96,15 @@ class Pipeline:
                 raise FileNotFoundError(f"{self.run_dir}: no {part}/ (not a complete run)")
         self.has_vocoder = vocoder != "griffin-lim" and runs.has_vocoder(self.run_dir)
         self.vocoder = self._vocoder_kind() if self.has_vocoder else "griffin-lim"
-        if vocoder in _KIND_NAMES:
+        if vocoder in VOCODER_KINDS.values():
             if not self.has_vocoder:
                 raise FileNotFoundError(
                     f"{self.run_dir}: no trained vocoder/ (vocoder={vocoder!r})"
                 )
             if self.vocoder != vocoder:
                 raise ValueError(
-                    f"{self.run_dir}: vocoder/ is a {_KIND_NAMES[self.vocoder]} vocoder, not"
-                    f" {_KIND_NAMES[vocoder]} (vocoder={vocoder!r}; 'auto' uses it)"
+                    f"{self.run_dir}: vocoder/ is a {VOCODER_NAMES[self.vocoder]} vocoder, not"
+                    f" {VOCODER_NAMES[vocoder]} (vocoder={vocoder!r}; 'auto' uses it)"
                 )
         self.codecs = {
             stem: runs.load_codec(os.path.join(self.run_dir, directory))
@@ -150,19 +151,35 @@ class Pipeline:
             "beats": beats,
         }
 
-    def round_trip(self, drums_L: np.ndarray) -> np.ndarray:
+    def round_trip(
+        self, drums_L: np.ndarray, vqvae: bool = True, vocoder: str | None = None
+    ) -> np.ndarray:
         """(L,) a drum stem through the drum VQ-VAE and the vocoder, at the stem's level: the
-        best this run's codes and audio can sound."""
+        best this run's codes and audio can sound. `vqvae=False` vocodes the stem's own log-mel
+        instead (the vocoder alone); `vocoder` "griffin-lim" uses Griffin-Lim whatever the
+        run's vocoder is (None: `self.vocoder`)."""
         drums_L = np.asarray(drums_L, np.float32)
+        usable = conditions.num_tokens(len(drums_L)) * conditions.TOKEN_HOP
+        if vqvae:
+            mel = self.codecs["drums"].decode(jnp.asarray(self.codes(drums_L, "drums")[None]))
+        else:
+            mel = audio.log_mel(jnp.asarray(drums_L[None, :usable]))
         raw = np.zeros_like(drums_L)
-        decoded = self.drum_audio(self.codes(drums_L, "drums")[None])[0]
+        decoded = self.mel_audio(np.asarray(mel), vocoder)[0]
         raw[: len(decoded)] = decoded[: len(drums_L)]
         return raw * (10 ** ((dbfs(drums_L) - dbfs(raw)) / 20)).astype(np.float32)
 
+    def mel_audio(self, mel_BxMxT: np.ndarray, vocoder: str | None = None) -> np.ndarray:
+        """(B, T·256) raw audio of log10 drum mels by the run's vocoder, or by Griffin-Lim when
+        `vocoder` is "griffin-lim" or the pipe has no neural vocoder."""
+        if vocoder not in (None, "griffin-lim", self.vocoder):
+            raise ValueError(f"{self.run_dir}: no {vocoder!r} vocoder (it has {self.vocoder})")
+        neural = self.has_vocoder and vocoder != "griffin-lim"
+        return vocode.vocode(mel_BxMxT, self.run_dir if neural else None)
+
     def drum_audio(self, codes_KxS: np.ndarray) -> np.ndarray:
         """(K, S·1024) raw drum audio of drum codes (decoder, statistics, vocoder)."""
-        mel = self.codecs["drums"].decode(jnp.asarray(codes_KxS))
-        return vocode.vocode(np.asarray(mel), self.run_dir if self.has_vocoder else None)
+        return self.mel_audio(np.asarray(self.codecs["drums"].decode(jnp.asarray(codes_KxS))))
 
     def sample_codes(self, drumless_codes, beat, num_takes: int, key, config=None, progress=None):
         """(K, S) drum codes (see `jdrum.inference.sampling.generate`)."""
