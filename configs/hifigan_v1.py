@@ -63,6 +63,9 @@ def get_config(arg=None, finetune: bool = False) -> ml_collections.ConfigDict:
     config.loss.adversarial = 1.0  # weight of the LSGAN generator loss
     config.loss.mel = 45.0  # weight of the loss-mel L1
     config.loss.feature_matching = 2.0  # weight of the feature-matching loss
+    # Weight of the multi-resolution STFT loss (`jdrum.losses.stft_loss`: log-magnitude L1 +
+    # spectral convergence at FFT sizes 512, 1024, 2048); 0: HiFi-GAN's losses only.
+    config.loss.stft = 0.0
 
     config.opt = ml_collections.ConfigDict()
     config.opt.lr = 1e-3 if tiny else 2e-4  # AdamW, the same for generator and discriminators

@@ -216,6 +216,24 @@ def mel_magnitude(
     Returns:
       (..., n_mels, num_samples // hop), float32 (float64 for float64 input under x64).
     """
+    magnitude_BxFxK = stft_magnitude(audio, config, magnitude_eps)
+    return jnp.einsum(
+        "...fk,mk->...mf",
+        magnitude_BxFxK,
+        jnp.asarray(mel_filters(config), magnitude_BxFxK.dtype),
+        precision=jax.lax.Precision.HIGHEST,
+    )
+
+
+def stft_magnitude(
+    audio, config: SpectrogramConfig = DEFAULT_SPECTROGRAM, magnitude_eps: float = 0.0
+) -> jax.Array:
+    """STFT magnitude of the front end's framing: reflect-pad (n_fft - hop) / 2 on both sides,
+    periodic-Hann frames without centring; `magnitude_eps` as in `mel_magnitude`.
+
+    Returns:
+      (..., num_samples // hop, n_fft // 2 + 1), float32 (float64 for float64 input under x64).
+    """
     x_BxL = jnp.asarray(audio)
     dtype = jnp.promote_types(x_BxL.dtype, jnp.float32)
     x_BxL = x_BxL.astype(dtype)
@@ -227,15 +245,8 @@ def mel_magnitude(
     spectrum_BxFxK = jnp.fft.rfft(frames_BxFxN, axis=-1)
     if magnitude_eps:
         power_BxFxK = jnp.square(spectrum_BxFxK.real) + jnp.square(spectrum_BxFxK.imag)
-        magnitude_BxFxK = jnp.sqrt(power_BxFxK + magnitude_eps)
-    else:
-        magnitude_BxFxK = jnp.abs(spectrum_BxFxK)
-    return jnp.einsum(
-        "...fk,mk->...mf",
-        magnitude_BxFxK,
-        jnp.asarray(mel_filters(config), dtype),
-        precision=jax.lax.Precision.HIGHEST,
-    )
+        return jnp.sqrt(power_BxFxK + magnitude_eps)
+    return jnp.abs(spectrum_BxFxK)
 
 
 # ------------------------------------------------------------------- normalisation stats

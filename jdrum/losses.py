@@ -63,3 +63,30 @@ def mel_l1(
 ) -> jax.Array:
     """mean |loss_mel(real) − loss_mel(fake)| (HiFi-GAN weights it by 45)."""
     return jnp.mean(jnp.abs(loss_mel(real_BxL, config) - loss_mel(fake_BxL, config)))
+
+
+STFT_LOSS_SIZES = (512, 1024, 2048)  # `jdrum.sound.STFT_SIZES`: the sound table's resolutions
+
+
+def stft_loss(
+    fake_BxL: jax.Array, real_BxL: jax.Array, sizes: Sequence[int] = STFT_LOSS_SIZES
+) -> jax.Array:
+    """Multi-resolution STFT loss: the mean over `sizes` (periodic Hann, hop n_fft / 4, the
+    front end's framing `audio.stft_magnitude`) of log-magnitude L1 (natural log, magnitudes
+    floored at 1e-5, 1e-9 under the root) plus spectral convergence
+    ‖|S_real| − |S|‖_F / ‖|S_real|‖_F over the batch: what `jdrum.sound.stft_distance` measures,
+    as a differentiable loss (Parallel WaveGAN's auxiliary loss, with the log-magnitude term in
+    the sound table's form)."""
+    total = 0.0
+    for n_fft in sizes:
+        config = audio.SpectrogramConfig(n_fft=n_fft, hop_length=n_fft // 4)
+        fake = audio.stft_magnitude(fake_BxL, config, LOSS_MEL_MAGNITUDE_EPS)
+        real = audio.stft_magnitude(real_BxL, config, LOSS_MEL_MAGNITUDE_EPS)
+        log_l1 = jnp.mean(
+            jnp.abs(jnp.log(jnp.maximum(real, LOSS_MEL_FLOOR) / jnp.maximum(fake, LOSS_MEL_FLOOR)))
+        )
+        # Over the whole batch, as Parallel WaveGAN does: per example, a near-silent segment
+        # would divide by ~0.
+        difference = jnp.sqrt(jnp.sum(jnp.square(real - fake)))
+        total = total + log_l1 + difference / jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(real))), 1e-7)
+    return total / len(sizes)

@@ -110,6 +110,26 @@ def test_the_head_clips_magnitudes_at_100():
     np.testing.assert_allclose(below, at_100 * np.exp(4.0) / 100.0, rtol=1e-5, atol=1e-5)
 
 
+def test_the_magnitude_prior_is_what_a_zero_head_outputs():
+    # A flat spectrum (every bin at 0.3) gives back 0.3 wherever a mel filter reaches.
+    filters = vocos_model.prior_filters(80, N_FFT)
+    mel = np.log10(audio.mel_filters() @ np.full(N_FFT // 2 + 1, 0.3))
+    prior = np.exp(vocos_model.prior_log_magnitude(jnp.asarray(mel)[None, :, None], N_FFT))
+    covered = filters.sum(axis=0) > 0
+    assert covered[1:].all()  # only DC lies outside every filter
+    np.testing.assert_allclose(prior[0, 0, covered], 0.3, rtol=1e-4)
+    # With the head at zero the generator's log-magnitude is the prior.
+    generator = runs.generator_config(_small_config(magnitude_prior=True)).make()
+    params = _init(generator)["params"]
+    params["head"] = jax.tree.map(jnp.zeros_like, params["head"])
+    mel_BxMxT = jnp.asarray(np.random.default_rng(0).uniform(-4, 0, (1, 80, 6)), jnp.float32)
+    log_magnitude, phase = generator.apply({"params": params}, mel_BxMxT, spectrum=True)
+    np.testing.assert_allclose(
+        log_magnitude, vocos_model.prior_log_magnitude(mel_BxMxT, N_FFT), rtol=1e-6
+    )
+    assert phase.shape == log_magnitude.shape == (1, 6, 513) and not np.any(phase)
+
+
 def test_paper_size_parameter_count():
     config = runs.generator_config(vocos.get_config())
     assert config == vocos_model.VocosConfig()  # the paper's mel model, 80 bands
@@ -177,7 +197,8 @@ def test_a_few_tiny_training_steps_reduce_the_mel_loss(data_dir):
     for _ in range(num_steps):
         train_state, metrics = train_step(train_state, batch)
     assert int(train_state.step) == num_steps
-    for key in ("loss", "discriminator_loss", "adversarial", "feature_matching", "mel_l1"):
+    keys = ("loss", "discriminator_loss", "adversarial", "feature_matching", "mel_l1", "stft_loss")
+    for key in keys:
         assert np.isfinite(float(metrics[key])) and float(metrics[key]) > 0, key
     after = float(mel_l1(train_state.generator))
     assert after < 0.75 * before, (before, after)

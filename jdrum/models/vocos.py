@@ -12,7 +12,9 @@ centred on sample hop·j + hop/2 like the front end's frames. The audio is not s
               with the layer scale γ (dim,) starting at 1/num_layers
     norm      LayerNorm
     head      Dense(dim → n_fft + 2) = [log-magnitude m; phase p] per frame, F = n_fft/2 + 1
-              bins each: spectrum exp(min(m, ln 100)) · (cos p + i sin p), then `istft`
+              bins each: spectrum exp(min(m, ln 100)) · (cos p + i sin p), then `istft`;
+              with `magnitude_prior`, m is a correction added to `prior_log_magnitude` (a
+              guess of the STFT magnitude from the mel; configs/vocos.py:tiny uses it)
 
 Every LayerNorm has ε 1e-6; kernels start N(0, 0.02²) truncated at two standard deviations,
 biases at zero. Paper size (dim 512, MLP 1536, 8 blocks, 80 mels, n_fft 1024):
@@ -36,10 +38,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jdrum import audio
 from jdrum.models.hifigan import DTYPES
 
 LAYER_NORM_EPS = 1e-6
 INIT_STD = 0.02  # kernels ~ N(0, 0.02²) truncated at ±2σ (ConvNeXt's initialisation)
+LOG_FLOOR = 1e-5  # the front end's mel floor, also the prior magnitude's
 MAX_MAGNITUDE = 100.0  # the head's magnitudes are clipped here (exp of the log-magnitude)
 
 
@@ -103,6 +107,33 @@ def spectrum_to_audio(
     return istft(spectrum, n_fft, hop_length)
 
 
+def prior_filters(n_mels: int, n_fft: int) -> np.ndarray:
+    """(n_mels, n_fft/2 + 1) map from mel magnitudes to a first guess of the STFT magnitude:
+    every band's mean level (its mel value over the area of its filter, which is what a flat
+    spectrum under the filter gives), averaged over the bands that cover a bin with the
+    filters' weights. Non-negative, unlike the pseudo-inverse; bins no filter covers get 0."""
+    config = audio.SpectrogramConfig(n_fft=n_fft, n_mels=n_mels)
+    weights_MxF = audio.mel_filters(config)
+    cover_F = weights_MxF.sum(axis=0)
+    level_MxF = weights_MxF / weights_MxF.sum(axis=1, keepdims=True)
+    return (level_MxF / np.where(cover_F > 0, cover_F, np.inf)).astype(np.float32)
+
+
+def prior_log_magnitude(mel_BxMxT: jax.Array, n_fft: int) -> jax.Array:
+    """(B, T, n_fft/2 + 1) natural-log STFT magnitude guessed from a log10 mel
+    (`prior_filters`, floored at 1e-5): what the head's log-magnitude is added to when the
+    generator has a `magnitude_prior` (FreeV, Lv et al. 2024, starts from the mel filters'
+    pseudo-inverse the same way)."""
+    filters_MxF = jnp.asarray(prior_filters(mel_BxMxT.shape[1], n_fft))
+    magnitude_BxTxF = jnp.einsum(
+        "bmt,mf->btf",
+        jnp.power(10.0, mel_BxMxT.astype(jnp.float32)),
+        filters_MxF,
+        precision=jax.lax.Precision.HIGHEST,
+    )
+    return jnp.log(jnp.maximum(magnitude_BxTxF, LOG_FLOOR))
+
+
 def _kernel_init():
     return nn.initializers.truncated_normal(INIT_STD)
 
@@ -160,11 +191,14 @@ class Vocos(nn.Module):
     n_fft: int = 1024
     hop_length: int = 256
     layer_scale: float = 0.0
+    magnitude_prior: bool = False
     dtype: Any = jnp.float32
     precision: jax.lax.PrecisionLike = None
 
     @nn.compact
-    def __call__(self, mel_BxMxT: jax.Array) -> jax.Array:
+    def __call__(self, mel_BxMxT: jax.Array, spectrum: bool = False):
+        """Audio (B, T·hop_length); with `spectrum`, the head's (log-magnitude, phase), each
+        (B, T, n_fft/2 + 1), before the inverse STFT instead."""
         if mel_BxMxT.ndim != 3 or mel_BxMxT.shape[1] != self.n_mels:
             raise ValueError(f"expected a mel (B, {self.n_mels}, T), got {mel_BxMxT.shape}")
         check_geometry(self.n_fft, self.hop_length)
@@ -191,9 +225,13 @@ class Vocos(nn.Module):
         x_BxTxD = nn.LayerNorm(LAYER_NORM_EPS, dtype=self.dtype, name="final_norm")(x_BxTxD)
         head_BxTx2F = nn.Dense(self.n_fft + 2, name="head", **common)(x_BxTxD)
         bins = self.n_fft // 2 + 1
-        return spectrum_to_audio(
-            head_BxTx2F[..., :bins], head_BxTx2F[..., bins:], self.n_fft, self.hop_length
-        )
+        log_magnitude_BxTxF = head_BxTx2F[..., :bins]
+        if self.magnitude_prior:
+            log_magnitude_BxTxF = log_magnitude_BxTxF + prior_log_magnitude(mel_BxMxT, self.n_fft)
+        phase_BxTxF = head_BxTx2F[..., bins:]
+        if spectrum:
+            return log_magnitude_BxTxF, phase_BxTxF
+        return spectrum_to_audio(log_magnitude_BxTxF, phase_BxTxF, self.n_fft, self.hop_length)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +247,7 @@ class VocosConfig:
     n_fft: int = 1024
     hop_length: int = 256
     layer_scale: float = 0.0  # 0: 1/num_layers
+    magnitude_prior: bool = False  # the head's log-magnitude adds to `prior_log_magnitude`
     dtype: str = "float32"  # "float32" or "bfloat16"
 
     def make(self, weight_norm: bool = False) -> Vocos:

@@ -17,7 +17,8 @@ frames: 32 for HiFi-GAN's 8192 samples) as the generator input:
   The reconstructions are computed once per split into `<workdir>/finetune_mels/`.
 
 One jitted step updates the discriminators (MPD + MSD, LSGAN) on the generator's output and then
-the generator (LSGAN + 2 × feature matching + 45 × mel L1 on the natural-log loss mel), each with
+the generator (LSGAN + 2 × feature matching + 45 × mel L1 on the natural-log loss mel, plus
+`config.loss.stft` × the multi-resolution STFT loss, `jdrum.losses.stft_loss`), each with
 its own AdamW (`config.opt`; HiFi-GAN's: 2e-4, β (0.8, 0.99), weight decay 0.01) and
 exponential decay (0.999 per epoch, per step). Evaluation vocodes whole validation clips and
 reports the loss-mel L1 against the real audio, next to the same L1 for Griffin-Lim on the same

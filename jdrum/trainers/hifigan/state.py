@@ -65,6 +65,7 @@ class Models:
     feature_matching_weight: float = 2.0
     adversarial_weight: float = 1.0
     discriminator_start: int = 0  # first steps: the generator on the mel L1 alone
+    stft_weight: float = 0.0  # weight of `losses.stft_loss` (0: HiFi-GAN's losses only)
 
 
 def make_models(config, steps_per_epoch: int | None = None) -> Models:
@@ -93,6 +94,7 @@ def make_models(config, steps_per_epoch: int | None = None) -> Models:
         config.loss.feature_matching,
         config.loss.adversarial,
         config.train.get("discriminator_start", 0),
+        config.loss.get("stft", 0.0),
     )
 
 

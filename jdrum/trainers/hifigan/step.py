@@ -35,7 +35,9 @@ def train_step(state: TrainState, batch, models: Models):
     function that `parallel.jit_step` jits for a mesh.
 
     Before step `models.discriminator_start` the discriminators are left alone and the
-    generator descends the mel L1 alone (the adversarial and feature-matching metrics are 0).
+    generator descends the reconstruction losses alone: the mel L1, plus the multi-resolution
+    STFT loss when `models.stft_weight` is set (the adversarial and feature-matching metrics
+    are 0).
     """
     mel, real = _inputs(batch)
     n = real.shape[0]
@@ -47,8 +49,14 @@ def train_step(state: TrainState, batch, models: Models):
 
     fake, generator_vjp = jax.vjp(generate, state.generator)
 
-    def mel_l1_fn(fake_BxL):
-        return jnp.mean(jnp.abs(real_mel - losses.loss_mel(fake_BxL)))
+    def reconstruction_fn(fake_BxL):
+        """(weighted mel L1 + STFT loss, their metrics)."""
+        mel_l1 = jnp.mean(jnp.abs(real_mel - losses.loss_mel(fake_BxL)))
+        total, aux = models.mel_weight * mel_l1, {"mel_l1": mel_l1}
+        if models.stft_weight:
+            aux["stft_loss"] = losses.stft_loss(fake_BxL, real)
+            total = total + models.stft_weight * aux["stft_loss"]
+        return total, aux
 
     def adversarial_update(_):
         def d_loss_fn(d_params):
@@ -78,14 +86,13 @@ def train_step(state: TrainState, batch, models: Models):
             real_fmaps, fake_fmaps = _split(fmaps, n)
             adversarial = losses.generator_adversarial_loss(fake_scores)
             matching = losses.feature_matching_loss(real_fmaps, fake_fmaps)
-            mel_l1 = mel_l1_fn(fake_BxL)
+            reconstruction, aux = reconstruction_fn(fake_BxL)
             total = (
                 models.adversarial_weight * adversarial
                 + models.feature_matching_weight * matching
-                + models.mel_weight * mel_l1
+                + reconstruction
             )
-            aux = {"adversarial": adversarial, "feature_matching": matching, "mel_l1": mel_l1}
-            return total, aux
+            return total, {"adversarial": adversarial, "feature_matching": matching, **aux}
 
         (g_loss, aux), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
         aux = {
@@ -96,14 +103,10 @@ def train_step(state: TrainState, batch, models: Models):
         return g_loss, fake_grad, (d_params, d_opt, spectral), aux
 
     def mel_only_update(_):
-        def g_loss_fn(fake_BxL):
-            mel_l1 = mel_l1_fn(fake_BxL)
-            return models.mel_weight * mel_l1, mel_l1
-
-        (g_loss, mel_l1), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
+        (g_loss, aux), fake_grad = jax.value_and_grad(reconstruction_fn, has_aux=True)(fake)
         zero = jnp.zeros((), g_loss.dtype)
         aux = {
-            "mel_l1": mel_l1,
+            **aux,
             "adversarial": zero,
             "feature_matching": zero,
             "discriminator_loss": zero,
