@@ -167,8 +167,12 @@ def test_eval_soundfont_is_eval_played_by_the_soundfont():
     for index in range(config.num_songs):  # the same songs: plans equal but for their ids
         plan = dataclasses.replace(config.plan(index), song_id=evaluation.song_id(index))
         assert plan == evaluation.plan(index)
-    for name in ("default", "demo", "tiny", "eval"):
-        assert data.builder(f"synthstems/{name}", "unused").builder_config.renderer == "numpy"
+    for name in ("demo", "tiny", "eval"):
+        builder = data.builder(f"synthstems/{name}", "unused")
+        assert (builder.builder_config.renderer, str(builder.version)) == ("numpy", "1.4.0")
+    # `default` mixes both renderers, a change of its own version only.
+    builder = data.builder("synthstems/default", "unused")
+    assert (builder.builder_config.renderer, str(builder.version)) == ("mixed", "1.5.0")
 
 
 def test_eval_soundfont_builds_with_the_beats_of_eval(tmp_path):
