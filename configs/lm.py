@@ -14,6 +14,11 @@ On 40 songs it over-fits after ~1,000 steps, and its samples do not follow the b
 The token records are read from `<config.data.tokens>/tokens/<dataset>/` (written by
 `python -m jdrum.tokenize --run DIR`); an empty `config.data.tokens` means the parent of the
 LM's workdir, so `--workdir runs/NAME/lm` reads `runs/NAME/tokens/`.
+
+Timbre augmentation (for drumless inputs whose EQ, dynamics, room or level training never saw):
+tokenize with `python -m jdrum.tokenize --run DIR --dataset D --augment N` (N augmented drumless
+views per train record, `jdrum.augment`) and train with `--config.data.augment=P`, the
+probability of reading a view instead of the plain drumless codes (default 0: off).
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ def get_config(variant: str, arg: str | None) -> ml_collections.ConfigDict:
     config.data.tokens = ""  # run holding tokens/; "": the parent of the workdir
     config.data.dataset = "synthstems/demo" if tiny else "jukedrummer"  # tokenized NAME[/CONFIG]
     config.data.batch_size = 16  # reference: 16
+    # Probability of training on an augmented drumless view of a record (per record and epoch;
+    # needs tokens written with `python -m jdrum.tokenize ... --augment N`); 0: never.
+    config.data.augment = 0.0
 
     config.model = ml_collections.ConfigDict()
     config.model.vocab_size = 32  # drum codebook size

@@ -19,6 +19,9 @@ def get_config(stem: str, codebook_size: int, arg: str | None) -> ml_collections
     config.data.stem = stem  # "drums" or "drumless"
     config.data.batch_size = 8 if args.tiny else 32  # global, over all devices; reference: 32
     config.data.stats_clips = 0  # train clips for the mel statistics; 0: every train clip
+    # Probability of a random timbre augmentation (EQ, compression, reverb, gain; jdrum.augment)
+    # of a train clip before its mel, per clip and epoch; 0: never.
+    config.data.augment = 0.0
 
     config.model = ml_collections.ConfigDict()
     config.model.codebook_size = codebook_size  # drums 32, drumless 1024 (REFERENCE §2.3)

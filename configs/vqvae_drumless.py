@@ -6,6 +6,10 @@
 
 Expect (tiny): the reconstruction MSE falls steadily; with 1024 codes and a small dataset only
 part of the codebook is in use.
+
+Timbre augmentation: `--config.data.augment=0.5` (the intended value; default 0, off) passes half
+of the train clips through a random EQ, compression, reverb and gain (`jdrum.augment`), so that
+the codes also cover drumless timbres the dataset does not have.
 """
 
 from configs import vqvae

@@ -1,9 +1,14 @@
 """Writes the token records of a dataset with a run's two VQ-VAEs (DESIGN §3).
 
     python -m jdrum.tokenize --run runs/NAME --dataset synthstems/demo [--data_dir data/tfds]
+    python -m jdrum.tokenize --run runs/NAME --dataset synthstems/demo --augment 4 [--seed 0]
 
 reads `runs/NAME/vqvae_drums` and `runs/NAME/vqvae_drumless` and writes, for every split,
-`runs/NAME/tokens/<dataset>/<split>.array_record` (see `jdrum.datasets.tokens`).
+`runs/NAME/tokens/<dataset>/<split>.array_record` (see `jdrum.datasets.tokens`). `--augment N`
+adds to every train record the drumless codes of N timbre augmentations of its drumless stem
+(`jdrum.augment`), for LMs trained with `--config.data.augment=P`: the train split then takes
+N + 2 encoder calls per batch instead of 2, plus the augmentation on the host. Without it the
+records are those of earlier versions, bit for bit.
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ _RUN = flags.DEFINE_string("run", None, "Run directory holding vqvae_drums/ and 
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset NAME[/CONFIG] to tokenize.")
 _DATA_DIR = flags.DEFINE_string("data_dir", "data/tfds", "Where the dataset is built.")
 _BATCH = flags.DEFINE_integer("batch_size", 16, "Clips per jitted call.")
+_AUGMENT = flags.DEFINE_integer(
+    "augment", 0, "Augmented drumless views per train record (0: none).", lower_bound=0
+)
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the augmentations.")
 
 
 def main(argv):
@@ -26,7 +35,14 @@ def main(argv):
     if not _RUN.value or not _DATASET.value:
         raise app.UsageError("--run and --dataset are required")
     console.quiet_libraries()
-    counts = tokenizer.tokenize(_RUN.value, _DATASET.value, _DATA_DIR.value, _BATCH.value)
+    counts = tokenizer.tokenize(
+        _RUN.value,
+        _DATASET.value,
+        _DATA_DIR.value,
+        _BATCH.value,
+        augment=_AUGMENT.value,
+        seed=_SEED.value,
+    )
     print(f"{tokens.token_dir(_RUN.value, _DATASET.value)}: {counts}")
 
 

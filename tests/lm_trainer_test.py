@@ -1,5 +1,7 @@
 """The lm stage of `jdrum.train` on token records: learns, evaluates, resumes, loads."""
 
+import re
+
 import jax
 import numpy as np
 import pytest
@@ -87,6 +89,50 @@ def test_trains_below_the_unigram_entropy_and_resumes(token_run, tmp_path, varia
 def test_missing_tokens_are_a_clear_error(tmp_path):
     config = _config(str(tmp_path), "seq2seq_low", 1)
     with pytest.raises(FileNotFoundError, match="run python -m jdrum.tokenize first"):
+        lm.train_and_evaluate(config, str(tmp_path / "lm"))
+
+
+@pytest.fixture(scope="module")
+def augmented_token_run(tmp_path_factory):
+    """Train records with two augmented drumless views, all 100 and all 101 (the plain drumless
+    codes are below 64), as `python -m jdrum.tokenize --augment 2` writes them."""
+    run = str(tmp_path_factory.mktemp("augmented_run"))
+    rng = np.random.default_rng(0)
+    views = np.stack([np.full(LENGTH, 100), np.full(LENGTH, 101)]).astype(np.int32)
+    train = ({**_record(rng, i), tokens.AUGMENTED: views} for i in range(16))
+    tokens.write_records(run, DATASET, "train", train)
+    return run
+
+
+def _drumless(config, run, count):
+    ds = lm.train_records(config, run)
+    return np.stack([ds[i]["drumless"] for i in range(count)])
+
+
+@pytest.mark.parametrize("probability", [0.0, 0.5, 1.0])
+def test_train_records_read_the_augmented_views_with_the_configured_probability(
+    augmented_token_run, probability
+):
+    config = _config(augmented_token_run, "seq2seq_low", 1)
+    config.data.augment = probability
+    drumless = _drumless(config, augmented_token_run, 160)  # ten epochs of 16 records
+    from_views = np.isin(drumless, [100, 101]).all(axis=1)
+    assert (from_views | (drumless < 64).all(axis=1)).all()  # a whole view or the plain codes
+    assert from_views.mean() == pytest.approx(probability, abs=0.1)
+    if probability == 1.0:  # both views, drawn uniformly
+        assert (drumless[:, 0] == 100).mean() == pytest.approx(0.5, abs=0.15)
+    # Seeded: a second pipeline (a resumed run) reads the same data.
+    np.testing.assert_array_equal(_drumless(config, augmented_token_run, 160), drumless)
+
+
+def test_augmentation_without_views_is_a_clear_error(token_run, tmp_path):
+    config = _config(token_run, "seq2seq_low", 1)
+    config.data.augment = 0.5
+    path = tokens.token_path(token_run, DATASET, "train")
+    message = (
+        re.escape(f"{path}: config.data.augment=0.5 ") + ".*python -m jdrum.tokenize .*--augment N"
+    )
+    with pytest.raises(ValueError, match=message):
         lm.train_and_evaluate(config, str(tmp_path / "lm"))
 
 

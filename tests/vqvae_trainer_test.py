@@ -1,5 +1,7 @@
-"""The vqvae stage of `jdrum.train`: a short run, SIGKILL and resume, tokenization."""
+"""The vqvae stage of `jdrum.train`: a short run, SIGKILL and resume, timbre augmentation of
+the train clips, tokenization (with augmented drumless views)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -10,11 +12,12 @@ import jax
 import numpy as np
 import pytest
 
-from configs import vqvae_drums
+from configs import vqvae_drumless, vqvae_drums
 from jdrum import audio, data, runs
 from jdrum.datasets import tokens
 from jdrum.inference import tokenizer
 from jdrum.trainers import vqvae
+from tests import tiny_run
 
 ARGS = ["--config.model.width=16", "--config.data.batch_size=2", "--config.train.log_every=1"]
 
@@ -94,3 +97,62 @@ def test_run_keeps_train_split_mel_stats_and_tokenizes(data_dir, tmp_path):
     mel = stats.normalise(np.asarray(audio.log_mel(audio.from_pcm16(clip["drums"][None]))))
     codes = model.apply(variables, mel, method=model.encode)
     np.testing.assert_array_equal(np.asarray(codes)[0], record["drum_codes"])
+
+
+def test_train_clips_are_augmented_with_the_configured_probability(data_dir):
+    config = vqvae_drumless.get_config("tiny")
+    config.data.update(data_dir=str(data_dir), dataset="synthstems/tiny")
+    assert config.data.augment == 0.0  # off unless asked for
+    count = 24
+    plain = [vqvae.train_clips(config)[i]["audio"] for i in range(count)]
+    config.data.augment = 1.0
+    augmented = [vqvae.train_clips(config)[i]["audio"] for i in range(count)]
+    for a, b in zip(plain, augmented, strict=True):
+        assert b.dtype == np.int16 and b.shape == a.shape and (a != b).any()
+    again = [vqvae.train_clips(config)[i]["audio"] for i in range(count)]  # a resumed run
+    jax.tree.map(np.testing.assert_array_equal, again, augmented)
+    config.data.augment = 0.5
+    half = [vqvae.train_clips(config)[i]["audio"] for i in range(count)]
+    changed = [(a != b).any() for a, b in zip(plain, half, strict=True)]
+    assert 0 < sum(changed) < count
+
+
+@pytest.fixture(scope="module")
+def untrained_run(data_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("untrained_run")
+    tiny_run.make_tiny_run(run, data_dir)
+    return str(run)
+
+
+def _records(run, split):
+    return list(tokens.token_source(run, tiny_run.DATASET, split))
+
+
+def test_tokenize_writes_augmented_drumless_views_of_the_train_split(data_dir, untrained_run):
+    run = untrained_run
+    tokenizer.tokenize(run, tiny_run.DATASET, str(data_dir), batch_size=4)
+    plain = {split: _records(run, split) for split in ("train", "validation")}
+    with open(tokens.token_path(run, tiny_run.DATASET, "validation"), "rb") as f:
+        plain_validation = f.read()
+    assert all(tokens.AUGMENTED not in r for records in plain.values() for r in records)
+
+    tokenizer.tokenize(run, tiny_run.DATASET, str(data_dir), batch_size=4, augment=2, seed=3)
+    with open(tokens.token_path(run, tiny_run.DATASET, "validation"), "rb") as f:
+        assert f.read() == plain_validation  # other splits: byte for byte as before
+    train = _records(run, "train")
+    n = 2**17 // 1024
+    for before, after in zip(plain["train"], train, strict=True):
+        views = after.pop(tokens.AUGMENTED)
+        assert views.shape == (2, n) and views.dtype == np.int32 and views.max() < 1024
+        jax.tree.map(np.testing.assert_array_equal, after, before)  # the rest is unchanged
+    with open(os.path.join(tokens.token_dir(run, tiny_run.DATASET), "info.json")) as f:
+        assert json.load(f)["augment"] == 2
+
+    # View k of the clip at position i: the drumless codes of augmentation (seed, i, k).
+    source = data.data_source(tiny_run.DATASET, "train", data_dir)
+    i = len(source) - 1
+    pcm = np.asarray(source[i]["drumless"], np.int16)[None]
+    expected = tokenizer.Tokenizer(run)("drumless", tokenizer.augmented_views(pcm, [i], 2, 3)[1])
+    views = _records(run, "train")[i][tokens.AUGMENTED]
+    np.testing.assert_array_equal(views[1], expected[0])
+    assert (views[0] != views[1]).any() and (views[1] != train[i]["drumless_codes"]).any()

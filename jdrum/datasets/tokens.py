@@ -2,10 +2,13 @@
 
 `jdrum.inference.tokenizer.tokenize(run, dataset, data_dir)` writes, for every split,
 `<run>/tokens/<dataset>/<split>.array_record` (`write_records`): one record per clip with
-`drum_codes`,
-`drumless_codes` (tokens,), the beat conditions at the token rate (`beat_low` (tokens, 50),
-`beat_mid`, `beat_high` (tokens,): madmom's default DBN; `beat_high_reference`: the REFERENCE
-§4.3 DBN, for LMs with `high_dbn="reference"`) and the clip's ids; `token_source` reads them back.
+`drum_codes`, `drumless_codes` (tokens,), the beat conditions at the token rate (`beat_low`
+(tokens, 50), `beat_mid`, `beat_high` (tokens,): madmom's default DBN; `beat_high_reference`:
+the REFERENCE §4.3 DBN, for LMs with `high_dbn="reference"`) and the clip's ids; `token_source`
+reads them back. Train records of a tokenization with `augment=N` also hold
+`drumless_codes_augmented` (N, tokens): the drumless codes of N random timbre augmentations of
+the clip's drumless stem (`jdrum.augment`), which the LM trainer swaps in with probability
+`config.data.augment`. `info.json` (`write_info`) records the dataset, the record counts and N.
 The command line is `python -m jdrum.tokenize`.
 """
 
@@ -22,14 +25,25 @@ from flax import serialization
 from jdrum.beat import conditions
 
 STEMS = ("drums", "drumless")
+AUGMENTED = "drumless_codes_augmented"  # (views, tokens) field of augmented train records
 
 
 def token_dir(run: str, dataset: str) -> str:
     return os.path.join(run, "tokens", dataset.replace("/", "_"))
 
 
-def token_record(record: dict, drum_codes: np.ndarray, drumless_codes: np.ndarray) -> dict:
-    """A clip record's token record: codes, beat conditions on the token grid, ids."""
+def token_path(run: str, dataset: str, split: str) -> str:
+    return os.path.join(token_dir(run, dataset), f"{split}.array_record")
+
+
+def token_record(
+    record: dict,
+    drum_codes: np.ndarray,
+    drumless_codes: np.ndarray,
+    drumless_codes_augmented: np.ndarray | None = None,
+) -> dict:
+    """A clip record's token record: codes, beat conditions on the token grid, ids, and the
+    drumless codes of augmented views (N, tokens) where given (None: no such field)."""
     num_samples = len(record["drums"])
     probabilities = np.asarray(record["beat_activation"], np.float32)
     # The record's `beats` are madmom's default DBN on these activations (`records.beat_features`).
@@ -42,7 +56,7 @@ def token_record(record: dict, drum_codes: np.ndarray, drumless_codes: np.ndarra
     high_reference = conditions.high_condition(
         conditions.dbn_high_beats(probabilities), num_samples
     )
-    return {
+    out = {
         "drum_codes": drum_codes.astype(np.int32),
         "drumless_codes": drumless_codes.astype(np.int32),
         "beat_low": beat["low"].astype(np.float16),
@@ -54,6 +68,9 @@ def token_record(record: dict, drum_codes: np.ndarray, drumless_codes: np.ndarra
         "clip_index": int(record["clip_index"]),
         "start_sample": int(record["start_sample"]),
     }
+    if drumless_codes_augmented is not None:
+        out[AUGMENTED] = np.asarray(drumless_codes_augmented, np.int32)
+    return out
 
 
 def _text(value) -> str:
@@ -65,9 +82,8 @@ def write_records(run: str, dataset: str, split: str, items) -> int:
 
     The file appears only when complete, so a killed run never leaves a half file in place.
     """
-    out_dir = token_dir(run, dataset)
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"{split}.array_record")
+    os.makedirs(token_dir(run, dataset), exist_ok=True)
+    path = token_path(run, dataset, split)
     writer = array_record_module.ArrayRecordWriter(path + ".tmp", "group_size:1")
     count = 0
     for item in items:
@@ -78,15 +94,17 @@ def write_records(run: str, dataset: str, split: str, items) -> int:
     return count
 
 
-def write_info(run: str, dataset: str, counts: dict[str, int]) -> None:
-    """`info.json` beside the splits: written last, so its presence means a complete set."""
+def write_info(run: str, dataset: str, counts: dict[str, int], augment: int = 0) -> None:
+    """`info.json` beside the splits: written last, so its presence means a complete set.
+    `augment`: augmented drumless views per train record (0: none)."""
+    info = {"dataset": dataset, "records": counts, "augment": augment}
     with open(os.path.join(token_dir(run, dataset), "info.json"), "w") as f:
-        json.dump({"dataset": dataset, "records": counts}, f, indent=2)
+        json.dump(info, f, indent=2)
 
 
 def token_source(run: str, dataset: str, split: str):
     """Random-access source of token records (dicts of NumPy arrays and ids)."""
-    path = os.path.join(token_dir(run, dataset), f"{split}.array_record")
+    path = token_path(run, dataset, split)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no token records; run python -m jdrum.tokenize first")
     source = grain.sources.ArrayRecordDataSource([path])

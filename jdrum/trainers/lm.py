@@ -5,6 +5,12 @@ beat conditions on the token grid), trains `DrumLM` with dropout, evaluates the 
 whole validation split, and reports the drum tokens' unigram entropy next to it (a model that
 ignores its inputs and context cannot beat that number).
 
+Timbre augmentation (`config.data.augment` = p > 0): each time a train record is read (so anew
+every epoch), with probability p its drumless codes are replaced by one of its augmented views
+(`drumless_codes_augmented`, written by `python -m jdrum.tokenize --augment N`), drawn
+uniformly; the draws are seeded by `config.seed` and the record's position in the pipeline, so
+a resumed run reads the same data. Validation is never augmented.
+
 Devices and data: `common.fit`.
 """
 
@@ -19,6 +25,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
+from jdrum import augment as timbre
 from jdrum import checkpoint, data, parallel, runs
 from jdrum.beat import conditions
 from jdrum.datasets import tokens
@@ -52,12 +59,50 @@ def batch_of(record: dict, beat: str, high_dbn: str = "madmom") -> dict:
     return out
 
 
-def _records(config, run: str, split: str, shuffle: bool, num_epochs: int | None, shard=None):
+def augmented_drumless(record: dict, rng: np.random.Generator, probability: float) -> dict:
+    """With `probability`, `record` with its drumless codes replaced by one of its augmented
+    views (`tokens.AUGMENTED`), drawn uniformly; otherwise `record` itself."""
+    if rng.random() < probability:
+        views = record[tokens.AUGMENTED]
+        record = {**record, "drumless_codes": views[rng.integers(len(views))]}
+    return record
+
+
+def _records(
+    config,
+    run: str,
+    split: str,
+    shuffle: bool,
+    num_epochs: int | None,
+    shard=None,
+    augment: float = 0.0,
+):
     source = tokens.token_source(run, config.data.dataset, split)
+    if augment > 0 and len(source) and tokens.AUGMENTED not in source[0]:
+        raise ValueError(
+            f"{tokens.token_path(run, config.data.dataset, split)}: config.data.augment="
+            f"{augment} needs augmented drumless views; tokenize with python -m "
+            f"jdrum.tokenize --run {run} --dataset {config.data.dataset} --augment N"
+        )
     ds = data.record_dataset(source, config.seed, shuffle, num_epochs, shard)
+    if augment > 0:
+        swap = functools.partial(augmented_drumless, probability=augment)
+        ds = ds.random_map(swap, seed=timbre.pipeline_seed(config.seed, shard))
     return ds.map(
         functools.partial(batch_of, beat=config.model.beat, high_dbn=config.model.high_dbn)
     )
+
+
+def train_records(config, run: str, shard=None):
+    """The train split as model inputs: shuffled per epoch, repeated forever, with augmented
+    drumless views swapped in with probability `config.data.augment` (module docstring).
+
+    Raises:
+      FileNotFoundError: no token records.
+      ValueError: `config.data.augment` > 0 and the records have no augmented views.
+    """
+    augment = float(config.data.get("augment", 0.0))
+    return _records(config, run, "train", True, None, shard, augment)
 
 
 def _apply(model, params, batch, deterministic, rngs=None):
@@ -129,11 +174,11 @@ def train_and_evaluate(config, workdir: str) -> TrainState:
     """Trains the LM of `config` in `workdir`, resuming from its latest checkpoint."""
     model = make_model(config)
     run = token_run(config, workdir)
-    tokens.token_source(run, config.data.dataset, "train")  # a clear error if missing
+    train_records(config, run)  # a clear error if the records (or their views) are missing
     unigram = unigram_bits(config, run)
 
     def train_data(shard, batch_size):
-        ds = _records(config, run, "train", shuffle=True, num_epochs=None, shard=shard)
+        ds = train_records(config, run, shard)
         return ds.batch(batch_size, drop_remainder=True)
 
     def evaluator(mesh):

@@ -6,6 +6,12 @@ reconstructed through the EMA-codebook bottleneck (loss: MSE + 0.02 commitment, 
 §2.4). The codebook statistics are a separate collection of the state, updated only in
 training steps.
 
+Timbre augmentation (`config.data.augment` = p > 0, meant for the drumless stem): each time a
+train clip is read (so anew every epoch), with probability p its audio goes through a random
+`jdrum.augment.augment` (EQ, compression, reverb, gain) on the host before the mel; the draws
+are seeded by `config.seed` and the clip's position in the pipeline, so a resumed run reads the
+same data. The mel statistics and the validation split use the plain audio.
+
 Devices and data: `common.fit`.
 """
 
@@ -23,6 +29,7 @@ from absl import logging
 from flax.training import train_state
 
 from jdrum import audio, checkpoint, data, parallel, runs
+from jdrum import augment as timbre
 from jdrum.models import vqvae
 from jdrum.trainers import common
 
@@ -50,6 +57,25 @@ def _clips(
     ds = data.record_dataset(source, config.seed, shuffle, num_epochs, shard)
     stem = config.data.stem
     return ds.map(lambda record: {"audio": np.asarray(record[stem], np.int16)})
+
+
+def augmented_audio(clip: dict, rng: np.random.Generator, probability: float) -> dict:
+    """With `probability`, `clip` with its int16 audio through a random `timbre.augment`;
+    otherwise `clip` itself."""
+    if rng.random() < probability:
+        clip = {**clip, "audio": timbre.augment_pcm16(clip["audio"], rng)}
+    return clip
+
+
+def train_clips(config, shard=None) -> grain.MapDataset:
+    """The train split's clips, shuffled per epoch and repeated forever, augmented with
+    probability `config.data.augment` (module docstring)."""
+    ds = _clips(config, "train", shuffle=True, num_epochs=None, shard=shard)
+    probability = float(config.data.get("augment", 0.0))
+    if probability > 0:
+        augment = functools.partial(augmented_audio, probability=probability)
+        ds = ds.random_map(augment, seed=timbre.pipeline_seed(config.seed, shard))
+    return ds
 
 
 @functools.partial(jax.jit, static_argnames="spectrogram")
@@ -167,8 +193,7 @@ def train_and_evaluate(config, workdir: str) -> TrainState:
         stats = _blank_stats()  # the checkpoint's statistics replace these
 
     def train_data(shard, batch_size):
-        ds = _clips(config, "train", shuffle=True, num_epochs=None, shard=shard)
-        return ds.batch(batch_size, drop_remainder=True)
+        return train_clips(config, shard).batch(batch_size, drop_remainder=True)
 
     return common.fit(
         config,
