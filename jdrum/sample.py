@@ -10,6 +10,10 @@ The drum audio comes from the run's `vocoder/` (HiFi-GAN V1 or Vocos, whichever 
 it has one, else from Griffin-Lim; `--vocoder griffin-lim` picks Griffin-Lim, and `--vocoder
 hifigan` or `vocos` asks for the run's vocoder and stops with one line if it is of the other kind.
 
+`--prime drums.wav [--prime_at SECONDS]` continues a groove: every take keeps the prime's drum
+codes from that position (default 0) and the rest is sampled to continue it; the prime must have
+each song's sample rate and channel count and lie inside it (`jdrum.inference.songs`).
+
 Per-take metrics compare the beats tracked on the drums with those of the input.
 `--verbosity 0` shows the libraries' INFO lines (`jdrum.console`).
 """
@@ -35,6 +39,10 @@ _TOP_K = flags.DEFINE_integer("top_k", None, "Keep the k likeliest tokens; 0 kee
 _OVERLAP = flags.DEFINE_integer("overlap", None, "Tokens shared by consecutive windows.")
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed: the same seed gives the same takes.")
 _MAX_RETRIES = flags.DEFINE_integer("max_retries", 2, "Re-samplings of a near-silent take.")
+_PRIME = flags.DEFINE_string(
+    "prime", None, "Drum audio every take keeps from --prime_at and continues (same format)."
+)
+_PRIME_AT = flags.DEFINE_float("prime_at", None, "Where --prime starts in each song, seconds.")
 _VOCODER = flags.DEFINE_enum(
     "vocoder",
     "auto",
@@ -64,6 +72,8 @@ def main(argv):
             top_p=_TOP_P.value,
             top_k=_TOP_K.value,
             overlap=_OVERLAP.value,
+            prime=_PRIME.value,
+            prime_at=_PRIME_AT.value,
         )
     except checkpoint.CheckpointError as error:
         # orbax's abandoned reads of the bad step may still print while the interpreter

@@ -112,3 +112,83 @@ def test_missing_or_inconsistent_inputs_are_clear_errors(lm):
         )
     with pytest.raises(ValueError, match="temperature must be > 0"):
         sampling.SamplingConfig(temperature=0.0)
+
+
+# Codes of `generate` for `_song(100)`, 2 takes, key 5, default settings, recorded with the
+# implementation before priming existed (jax 0.10.2, CPU): no prime must sample exactly these.
+UNPRIMED = [
+    "6531102650677236107640266605006676217220305070000070240022266267772767761034644722002601052100007547",
+    "7500202640677771107510262600006676211220300071000070240002277267772767761034670622000600042100007547",
+]  # fmt: skip
+
+
+def _generate(lm, fixed=None, num_takes=2, song=100, key=5):
+    model, variables = lm
+    drumless, beat = _song(song)
+    return sampling.generate(
+        model, variables, drumless=drumless, beat=beat, num_takes=num_takes,
+        key=jax.random.key(key), fixed=fixed,
+    )  # fmt: skip
+
+
+def test_no_prime_samples_the_same_codes_as_before(lm):
+    expected = np.array([[int(c) for c in row] for row in UNPRIMED], np.int32)
+    np.testing.assert_array_equal(_generate(lm), expected)
+    all_free = np.full(100, sampling.FREE)
+    np.testing.assert_array_equal(_generate(lm, all_free), expected)
+
+
+def test_a_prime_in_the_middle_is_kept_and_continued(lm):
+    """Windows of 64 at (0, 0), (32, 32), (36, 60): the prime 40…69 spans all three."""
+    unprimed = _generate(lm, num_takes=3)
+    fixed = np.full(100, sampling.FREE)
+    fixed[40:70] = np.arange(30) % CONFIG.vocab_size
+    out = _generate(lm, fixed, num_takes=3)
+    np.testing.assert_array_equal(out[:, 40:70], np.broadcast_to(fixed[40:70], (3, 30)))
+    np.testing.assert_array_equal(out[:, :40], unprimed[:, :40])  # sampled as without prime
+    assert not np.array_equal(out[:, 70:], unprimed[:, 70:])  # the continuation sees the prime
+    assert not np.array_equal(out[0, 70:], out[1, 70:])  # and the takes still differ
+    np.testing.assert_array_equal(_generate(lm, fixed, num_takes=3), out)  # same key, same takes
+
+
+def test_the_fixed_codes_are_seen_by_the_next_token(lm):
+    """Two primes that differ only in the fixed tokens give different next-token logits."""
+    model, variables = lm
+    drumless, beat = _song(CONFIG.n_ctx)
+    primed = np.zeros((1, CONFIG.n_ctx), np.int32)
+    logits = []
+    for code in (1, 6):
+        fixed = np.full((1, CONFIG.n_ctx), sampling.FREE)
+        fixed[:, 10:20] = code
+        args = dict(key=jax.random.key(3), temperature=1.0, top_p=1.0)
+        tokens, step_logits = sampling.sample_window(
+            model, variables, primed, 0, drumless[None], beat[None], fixed, **args
+        )
+        np.testing.assert_array_equal(np.asarray(tokens)[0, 10:20], code)
+        logits.append(np.asarray(step_logits)[0, 20])
+    assert np.abs(logits[0] - logits[1]).max() > 1e-3
+
+
+def test_a_prime_at_the_start_or_over_the_whole_song(lm):
+    fixed = np.full(20, sampling.FREE)  # shorter than a window: padded, trimmed
+    fixed[:5] = [7, 1, 2, 3, 4]
+    out = _generate(lm, fixed, num_takes=2, song=20)
+    assert out.shape == (2, 20)
+    np.testing.assert_array_equal(out[:, :5], [[7, 1, 2, 3, 4]] * 2)
+    whole = np.random.default_rng(0).integers(0, CONFIG.vocab_size, 150)  # a drum stem's codes
+    windows = []
+    model, variables = lm
+    drumless, beat = _song(150)
+    out = sampling.generate(
+        model, variables, drumless=drumless, beat=beat, num_takes=2, key=jax.random.key(0),
+        fixed=whole, on_window=lambda i, n, tokens: windows.append(tokens),
+    )  # fmt: skip
+    np.testing.assert_array_equal(out, np.broadcast_to(whole, (2, 150)))
+    assert len(windows) == len(sampling.window_plan(150, CONFIG.n_ctx, CONFIG.n_ctx // 2))
+
+
+def test_bad_fixed_codes_are_clear_errors(lm):
+    with pytest.raises(ValueError, match=r"fixed must be \(S,\) codes in \[0, 8\) or -1"):
+        _generate(lm, np.full(100, 8))
+    with pytest.raises(ValueError, match=r"inconsistent song lengths in tokens: \[90, 100\]"):
+        _generate(lm, np.full(90, sampling.FREE))

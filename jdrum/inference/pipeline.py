@@ -24,6 +24,13 @@ drums and are silent in the stem):
    `Pipeline(..., vocoder="griffin-lim")`);
 5. level: each take is scaled to the input's RMS; the mix is input + drums, and mix and stem
    are scaled down together where the mix would exceed a peak of 0.99 (never clipped).
+
+Priming ("continue my groove", `accompany(..., prime=drums, prime_at=seconds)`): the prime's
+drum codes (drum VQ-VAE) are fixed at tokens round(prime_at · 44100 / 1024) onwards in every
+take and the rest is sampled conditioned on them (`sampling.generate(fixed=...)`), so the drum
+audio there is the decoded prime (blended with its neighbours over the decoder's and vocoder's
+context) and the drums after it continue its style. A drum stem of the whole song keeps every
+bar it covers.
 """
 
 from __future__ import annotations
@@ -61,6 +68,38 @@ class Accompaniment:
     gains_db: np.ndarray  # (K,) gain applied to each raw drum take
     retries: list[int]  # re-samplings of each take (near-silent takes)
     silent: list[bool]  # takes still near-silent after the retries
+    primed: tuple[int, int] | None = None  # [start, end) tokens fixed to the prime's codes
+
+
+def prime_tokens(num_samples: int, prime_samples: int, prime_at: float) -> tuple[int, int]:
+    """[start, end) tokens a prime of `prime_samples` samples covers from `prime_at` seconds
+    in an input of `num_samples` samples: start = round(prime_at · 44100 / 1024), and the prime's
+    tokens are its whole 1024-sample hops.
+
+    Raises:
+      ValueError: (one line) a prime shorter than one token, `prime_at` negative or outside the
+        input, or a prime running past the input's end.
+    """
+    seconds = num_samples / audio.SAMPLE_RATE
+    prime_seconds = prime_samples / audio.SAMPLE_RATE
+    count = conditions.num_tokens(prime_samples)
+    if count < 1:
+        raise ValueError(
+            f"the prime of {prime_samples} samples is shorter than one token"
+            f" ({conditions.TOKEN_HOP} samples)"
+        )
+    if not prime_at >= 0:
+        raise ValueError(f"prime_at must be at least 0 seconds, got {prime_at}")
+    start = round(prime_at * audio.SAMPLE_RATE / conditions.TOKEN_HOP)
+    song_tokens = conditions.num_tokens(num_samples)
+    if start >= song_tokens:
+        raise ValueError(f"prime_at {prime_at} s is outside the song ({seconds:.2f} s)")
+    if start + count > song_tokens:
+        raise ValueError(
+            f"the prime ({prime_seconds:.2f} s) from {prime_at} s runs past the end of the song"
+            f" ({seconds:.2f} s)"
+        )
+    return start, start + count
 
 
 def dbfs(x) -> np.ndarray:
@@ -181,8 +220,11 @@ class Pipeline:
         """(K, S·1024) raw drum audio of drum codes (decoder, statistics, vocoder)."""
         return self.mel_audio(np.asarray(self.codecs["drums"].decode(jnp.asarray(codes_KxS))))
 
-    def sample_codes(self, drumless_codes, beat, num_takes: int, key, config=None, progress=None):
-        """(K, S) drum codes (see `jdrum.inference.sampling.generate`)."""
+    def sample_codes(
+        self, drumless_codes, beat, num_takes: int, key, config=None, progress=None, fixed=None
+    ):
+        """(K, S) drum codes (see `jdrum.inference.sampling.generate`; `fixed`: (S,) codes
+        kept as given, `sampling.FREE` where sampled)."""
         level = self.lm.config.beat
         return sampling.generate(
             self.lm,
@@ -194,6 +236,7 @@ class Pipeline:
             key=key,
             config=config or self.sampling,
             on_window=progress,
+            fixed=fixed,
         )
 
     # ------------------------------------------------------------------------ everything
@@ -207,6 +250,8 @@ class Pipeline:
         config: sampling.SamplingConfig | None = None,
         max_retries: int = 2,
         progress=None,
+        prime: np.ndarray | None = None,
+        prime_at: float = 0.0,
     ) -> Accompaniment:
         """Drum takes for a drumless signal (float32 mono 44.1 kHz, at least 1024 samples).
 
@@ -217,21 +262,39 @@ class Pipeline:
           config: sampling settings (default: the LM run's `config.sampling`).
           max_retries: re-samplings of a near-silent take.
           progress: called as progress(stage, done, total) (e.g. to drive a progress bar).
+          prime: drum audio (float32 mono 44.1 kHz, at least 1024 samples) whose drum codes are
+            kept in every take from `prime_at`, the rest continuing it (module docstring).
+          prime_at: where the prime starts in the input, in seconds.
+
+        Raises:
+          ValueError: an input shorter than one token, a silent prime or a bad prime position
+            (`prime_tokens`).
         """
         x_L = np.asarray(x_L, np.float32)
         num_tokens = conditions.num_tokens(len(x_L))
         if num_tokens < 1:
             raise ValueError(f"input of {len(x_L)} samples is shorter than one token (1024)")
+        fixed = primed = None
+        if prime is not None:
+            prime = np.asarray(prime, np.float32)
+            primed = prime_tokens(len(x_L), len(prime), prime_at)
+            if not np.any(prime):
+                raise ValueError("the prime is silent (every sample is zero)")
         report = progress or (lambda *args: None)
         report("codes", 0, 1)
         drumless_codes = self.codes(x_L)
+        if primed is not None:
+            fixed = np.full(num_tokens, sampling.FREE, np.int32)
+            fixed[slice(*primed)] = self.codes(prime, "drums")
+            if (fixed != sampling.FREE).all():
+                max_retries = 0  # nothing left to sample
         report("beat", 0, 1)
         beat = self.beat(x_L)
         key = jax.random.key(seed)
         key, sub = jax.random.split(key)
         codes = self.sample_codes(
             drumless_codes, beat, num_takes, sub, config,
-            lambda i, n, _: report("sampling", i + 1, n),
+            lambda i, n, _: report("sampling", i + 1, n), fixed,
         )  # fmt: skip
         report("vocoding", 0, 1)
         raw = self.drum_audio(codes)
@@ -239,12 +302,15 @@ class Pipeline:
         for take in range(num_takes):
             while dbfs(raw[take]) < SILENT_DBFS and retries[take] < max_retries:
                 key, sub = jax.random.split(key)
-                codes[take] = self.sample_codes(drumless_codes, beat, 1, sub, config)[0]
+                again = self.sample_codes(drumless_codes, beat, 1, sub, config, fixed=fixed)
+                codes[take] = again[0]
                 raw[take] = self.drum_audio(codes[take : take + 1])[0]
                 retries[take] += 1
         silent = [bool(dbfs(r) < SILENT_DBFS) for r in raw]
         drums, mix, gains = level_match(x_L, raw)
-        return Accompaniment(drums, mix, codes, drumless_codes, beat, gains, retries, silent)
+        return Accompaniment(
+            drums, mix, codes, drumless_codes, beat, gains, retries, silent, primed
+        )
 
 
 def level_match(x_L: np.ndarray, raw_KxM: np.ndarray):

@@ -10,6 +10,12 @@
   aligned to the song's end. Songs shorter than one window are padded (drumless code 0, zero
   beat conditions) and the output is trimmed. Consecutive windows therefore agree on their
   overlap and the joined drum codes have no seam.
+* Priming ("continue my groove"): `generate(..., fixed=codes)` fixes token positions to given
+  codes (`FREE` elsewhere). Inside the loop a fixed position's sampled token is replaced by its
+  code before it is written, so the cache and every later token see it; a window's leading
+  fixed tokens are prefilled with the overlap, and a window with nothing free is not run. The
+  PRNG keys are drawn as without `fixed`, so tokens before the first fixed position are those
+  of unprimed sampling, and `fixed=None` (or all `FREE`) samples exactly as before.
 
 Defaults are the reference's inference settings (REFERENCE §5.1): temperature 0.96, top-p 0.8,
 no top-k.
@@ -27,6 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jdrum.models import transformer
+
+FREE = -1  # a position of `generate(fixed=...)` that is sampled
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +91,7 @@ def sample_window(
     prime_len,
     drumless_NxL=None,
     beat=None,
+    fixed_NxL=None,
     *,
     key,
     temperature=0.96,
@@ -98,6 +107,8 @@ def sample_window(
       prime_len: int32 scalar, 0 ≤ prime_len ≤ L (traced: one program for every value).
       drumless_NxL: drumless codes of the window (seq2seq models).
       beat: beat conditions of the window (N, L, 50) or (N, L) (beat-conditioned models).
+      fixed_NxL: int (N, L) or None: where ≥ 0, the token written at that position (≥
+        prime_len) is this code instead of the sampled one (`FREE`: sampled).
       key: PRNG key.
       temperature, top_p: traced scalars; top_k: static.
 
@@ -106,6 +117,8 @@ def sample_window(
     """
     length = primed_NxL.shape[1]
     primed_NxL = jnp.asarray(primed_NxL, jnp.int32)
+    if fixed_NxL is not None:
+        fixed_NxL = jnp.asarray(fixed_NxL, jnp.int32)
     logits_tf, cache = model.apply(
         variables, primed_NxL, drumless_NxL, beat, method=transformer.DrumLM.prefill
     )
@@ -121,6 +134,9 @@ def sample_window(
         key, sub = jax.random.split(state.key)
         filtered = filter_logits(logits / temperature, top_k, top_p)
         token = jax.random.categorical(sub, filtered, axis=-1).astype(jnp.int32)
+        if fixed_NxL is not None:
+            fixed_t = jax.lax.dynamic_index_in_dim(fixed_NxL, t, 1, False)
+            token = jnp.where(fixed_t >= 0, fixed_t, token)
         return _LoopState(
             tokens=jax.lax.dynamic_update_index_in_dim(state.tokens, token, t, 1),
             logits=jax.lax.dynamic_update_index_in_dim(state.logits, logits, t, 1),
@@ -175,6 +191,7 @@ def generate(
     key,
     config: SamplingConfig = SamplingConfig(),
     on_window: Callable[[int, int, np.ndarray], None] | None = None,
+    fixed=None,
 ) -> np.ndarray:
     """Drum codes for a whole song, `num_takes` takes at once.
 
@@ -188,9 +205,14 @@ def generate(
       key: PRNG key.
       config: temperature, top-k, top-p and window overlap.
       on_window: called after each window as on_window(index, count, tokens (K, n_ctx)).
+      fixed: (S,) int codes or None: positions ≥ 0 are fixed to that code in every take (e.g.
+        the drum codes of a prime), the others (`FREE`) are sampled conditioned on them.
 
     Returns:
       (num_takes, S) int32 drum codes.
+
+    Raises:
+      ValueError: missing or inconsistent inputs, or `fixed` codes outside the vocabulary.
     """
     c = model.config
     drumless = None if drumless is None or not c.encoder else np.asarray(drumless)
@@ -199,7 +221,13 @@ def generate(
         raise ValueError("this seq2seq LM needs the song's drumless codes")
     if c.beat != "none" and beat is None:
         raise ValueError(f"this LM needs {c.beat}-level beat conditions")
-    lengths = {len(x) for x in (drumless, beat) if x is not None}
+    if fixed is not None:
+        fixed = np.asarray(fixed)
+        valid = (fixed == FREE) | ((fixed >= 0) & (fixed < c.vocab_size))
+        if fixed.ndim != 1 or not valid.all():
+            raise ValueError(f"fixed must be (S,) codes in [0, {c.vocab_size}) or {FREE} (free)")
+        fixed = fixed.astype(np.int32)
+    lengths = {len(x) for x in (drumless, beat, fixed) if x is not None}
     if num_tokens is not None:
         lengths.add(int(num_tokens))
     if len(lengths) != 1:
@@ -210,6 +238,10 @@ def generate(
     padded = max(num_tokens, window)
     drumless, beat = _pad_to(drumless, padded), _pad_to(beat, padded)
     tokens = np.zeros((num_takes, padded), np.int32)
+    if fixed is not None:
+        fixed = np.pad(fixed, (0, padded - num_tokens), constant_values=FREE)
+        is_fixed = fixed != FREE
+        tokens[:, is_fixed] = fixed[is_fixed]
     plan = window_plan(padded, window, overlap)
     for index, (start, primed) in enumerate(plan):
         span = slice(start, start + window)
@@ -217,21 +249,27 @@ def generate(
         def takes(x, span=span):
             return None if x is None else np.broadcast_to(x[span], (num_takes, *x[span].shape))
 
-        key, sub = jax.random.split(key)
-        out, _ = sample_window(
-            model,
-            variables,
-            tokens[:, span],
-            primed,
-            takes(drumless),
-            takes(beat),
-            key=sub,
-            temperature=config.temperature,
-            top_k=config.top_k,
-            top_p=config.top_p,
-        )
-        out = np.asarray(out)
-        tokens[:, span] = out
+        key, sub = jax.random.split(key)  # drawn for every window: fixing tokens moves no key
+        if fixed is not None:
+            # Fixed tokens right after the overlap are prefilled with it.
+            free = np.flatnonzero(~is_fixed[span][primed:])
+            primed += int(free[0]) if len(free) else window - primed
+        if primed < window:
+            out, _ = sample_window(
+                model,
+                variables,
+                tokens[:, span],
+                primed,
+                takes(drumless),
+                takes(beat),
+                takes(fixed),
+                key=sub,
+                temperature=config.temperature,
+                top_k=config.top_k,
+                top_p=config.top_p,
+            )
+            tokens[:, span] = np.asarray(out)
+        out = tokens[:, span].copy()
         if on_window is not None:
             on_window(index, len(plan), out)
     return tokens[:, :num_tokens]

@@ -13,6 +13,15 @@ the input, both by the madmom tracker and madmom's default DBN over the whole so
 (`MEASURE_TRACKER`, `jdrum.beat.dbn.decode`): `beat_f1`, `downbeat_f1` (70 ms), `cmlt`,
 `amlt`, `tempo` / `tempo_octave` (median inter-beat interval within 4 %, the second also at
 x2 or x1/2; `jdrum.beat.metrics.rhythm_metrics`), plus the stem's level in dBFS.
+
+A prime (`prime=PATH`, `prime_at=SECONDS`) is drum audio whose drum codes every take keeps from
+that position (`pipeline.Pipeline.accompany`): the first bars someone played, a loop, or a drum
+stem of the song. It is read once; an unreadable or silent prime, one shorter than one token
+(1024 samples) or a negative `prime_at` stops everything before anything is written. Unlike the
+songs, a prime is not resampled or mixed down to match: it must have the sample rate and channel
+count of each song it primes (a different format most likely means a file of another session),
+and it must lie inside the song from `prime_at`; a song for which this fails is reported and
+skipped like an unreadable one.
 """
 
 from __future__ import annotations
@@ -23,10 +32,11 @@ import pathlib
 import time
 
 import numpy as np
+import soundfile
 import tqdm
 
 from jdrum import audio, runs
-from jdrum.beat import dbn, metrics
+from jdrum.beat import conditions, dbn, metrics
 from jdrum.inference import pipeline, report, sampling
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff")
@@ -62,11 +72,53 @@ def take_metrics(drums_L, beats_Nx2, input_beats_Nx2) -> dict:
     return {**values, "level_dbfs": float(pipeline.dbfs(drums_L))}
 
 
+def load_prime(path) -> np.ndarray:
+    """The prime's samples (`audio.load`: mono, 44.1 kHz).
+
+    Raises:
+      audio.AudioError: (one line naming the file) unreadable, silent, or shorter than one token.
+    """
+    prime = audio.load(path)
+    if len(prime) < conditions.TOKEN_HOP:
+        raise audio.AudioError(
+            f"{path}: the prime of {len(prime)} samples is shorter than one token"
+            f" ({conditions.TOKEN_HOP} samples)"
+        )
+    return prime
+
+
+def _format(path) -> tuple[int, int]:
+    info = soundfile.info(str(path))
+    return info.samplerate, info.channels
+
+
+def check_prime(prime_path, prime_L, prime_at: float, song_path, song_L) -> tuple[int, int]:
+    """[start, end) tokens of the prime in the song (`pipeline.prime_tokens`).
+
+    Raises:
+      audio.AudioError: (one line naming the prime) a sample rate or channel count other than
+        the song's file, or a prime outside the song.
+    """
+    (prime_rate, prime_channels), (rate, channels) = _format(prime_path), _format(song_path)
+    if (prime_rate, prime_channels) != (rate, channels):
+        raise audio.AudioError(
+            f"{prime_path}: has another sample rate or channel count ({prime_rate} Hz,"
+            f" {prime_channels} ch) than the song {song_path} ({rate} Hz, {channels} ch)"
+        )
+    try:
+        return pipeline.prime_tokens(len(song_L), len(prime_L), prime_at)
+    except ValueError as error:
+        raise audio.AudioError(f"{prime_path}: {error}") from None
+
+
 def process(pipe, path: pathlib.Path, output: pathlib.Path, settings: dict, bar) -> dict:
     """Samples the takes of one input and writes its wavs; returns its summary entry."""
     entry = {"name": path.stem, "path": str(path), "takes": [], "error": None}
     x = audio.load(path)
     entry["seconds"] = len(x) / audio.SAMPLE_RATE
+    prime = settings.get("prime_audio")
+    if prime is not None:
+        check_prime(settings["prime"], prime, settings["prime_at"], path, x)
 
     def progress(stage, done, total):
         bar.set_postfix_str(f"{path.name}: {stage} {done}/{total}")
@@ -78,7 +130,11 @@ def process(pipe, path: pathlib.Path, output: pathlib.Path, settings: dict, bar)
         config=settings["sampling"],
         max_retries=settings["max_retries"],
         progress=progress,
+        prime=prime,
+        prime_at=settings.get("prime_at") or 0.0,
     )
+    if result.primed is not None:
+        entry["primed_tokens"] = list(result.primed)
     progress("beats", 0, 1)
     input_beats, take_beats = tracked_beats(x, result.drums)
     entry["beats"] = input_beats.tolist()
@@ -106,15 +162,24 @@ def sample(
     """Takes for every input (module docstring); returns the summary.
 
     `vocoder`: see `pipeline.Pipeline`. `settings`: num_samples (1), seed (0), max_retries (2),
-    and temperature, top_p, top_k, overlap (None: the LM run's `config.sampling`).
+    temperature, top_p, top_k, overlap (None: the LM run's `config.sampling`), prime (a drum
+    audio file, None: no prime) and prime_at (seconds, None: 0).
 
     Raises:
-      ValueError: num_samples below 1 or max_retries below 0 (before anything is written).
+      ValueError: num_samples below 1, max_retries below 0, prime_at without a prime or
+        negative, or a bad prime file (`audio.AudioError`, `load_prime`), all before anything is
+        written.
     """
     if settings.get("num_samples", 1) < 1:
         raise ValueError(f"--num_samples must be at least 1, got {settings['num_samples']}")
     if settings.get("max_retries", 2) < 0:
         raise ValueError(f"--max_retries must be at least 0, got {settings['max_retries']}")
+    prime_path, prime_at = settings.get("prime"), settings.get("prime_at")
+    if prime_at is not None and prime_path is None:
+        raise ValueError("--prime_at needs --prime")
+    if prime_at is not None and not prime_at >= 0:
+        raise ValueError(f"--prime_at must be at least 0 seconds, got {prime_at}")
+    prime_audio = None if prime_path is None else load_prime(prime_path)
     output_dir = pathlib.Path(output)
     output_dir.mkdir(parents=True, exist_ok=True)
     pipe = pipeline.Pipeline(run, lm_dir=lm, vocoder=vocoder)
@@ -122,6 +187,11 @@ def sample(
     overrides = {k: settings.pop(k, None) for k in ("temperature", "top_p", "top_k", "overlap")}
     base = pipe.sampling.__dict__ | {k: v for k, v in overrides.items() if v is not None}
     settings["sampling"] = sampling.SamplingConfig(**base)
+    if prime_path is not None:
+        settings["prime_at"] = prime_at or 0.0
+    else:  # unprimed runs keep their summary as it was
+        settings.pop("prime", None)
+        settings.pop("prime_at", None)
     summary = {
         "run": run,
         "lm": lm,
@@ -134,6 +204,7 @@ def sample(
         "vocoder": pipe.vocoder,
         "inputs": [],
     }
+    settings["prime_audio"] = prime_audio  # not in the summary
     files = input_files(inputs)
     start = time.perf_counter()
     with tqdm.tqdm(files, desc="inputs", unit="song") as bar:
