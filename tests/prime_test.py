@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 import soundfile
-import tiny_run
 
 from jdrum import audio
 from jdrum.beat import conditions
@@ -19,12 +18,8 @@ RATE = audio.SAMPLE_RATE
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("tfds")
-    run_dir = tmp_path_factory.mktemp("run")
-    tiny_run.build_dataset(data_dir)
-    tiny_run.make_tiny_run(run_dir, data_dir)
-    return str(run_dir)
+def run(tiny_sampling_run):
+    return tiny_sampling_run
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import soundfile
-import tiny_run
 
 from configs import vocos
 from jdrum import audio, runs
@@ -22,12 +21,8 @@ from jdrum.inference import pipeline, songs
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("tfds")
-    run_dir = tmp_path_factory.mktemp("run")
-    tiny_run.build_dataset(data_dir)
-    tiny_run.make_tiny_run(run_dir, data_dir)
-    return str(run_dir)
+def run(tiny_sampling_run):
+    return tiny_sampling_run
 
 
 @pytest.fixture(scope="module")
