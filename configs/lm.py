@@ -15,6 +15,10 @@ The token records are read from `<config.data.tokens>/tokens/<dataset>/` (writte
 `python -m jdrum.tokenize --run DIR`); an empty `config.data.tokens` means the parent of the
 LM's workdir, so `--workdir runs/NAME/lm` reads `runs/NAME/tokens/`.
 
+Classifier-free guidance: train with `--config.train.drop_beat=P --config.train.drop_drumless=P
+--config.train.drop_both=P` (each train example loses that condition with that probability),
+then sample with `--guidance W` (`jdrum.inference.sampling`; README "Guidance").
+
 Timbre augmentation (for drumless inputs whose EQ, dynamics, room or level training never saw):
 tokenize with `python -m jdrum.tokenize --run DIR --dataset D --augment N` (N augmented drumless
 views per train record, `jdrum.augment`) and train with `--config.data.augment=P`, the
@@ -90,6 +94,12 @@ def get_config(variant: str, arg: str | None) -> ml_collections.ConfigDict:
     config.train.log_every = 25 if tiny else 200
     config.train.eval_every = 625 if tiny else 5_000
     config.train.checkpoint_every = 625 if tiny else 5_000
+    # Classifier-free guidance: the probabilities that a train example loses its beat condition
+    # only, its drumless condition only, or both (`jdrum.trainers.lm`). Sampling with
+    # `guidance` != 1 needs an LM trained with some of them > 0. 0: the reference's training.
+    config.train.drop_beat = 0.0
+    config.train.drop_drumless = 0.0
+    config.train.drop_both = 0.0
 
     # Sampling defaults read by `python -m jdrum.sample` (REFERENCE §5.1).
     config.sampling = ml_collections.ConfigDict()
@@ -97,4 +107,5 @@ def get_config(variant: str, arg: str | None) -> ml_collections.ConfigDict:
     config.sampling.top_k = 0
     config.sampling.top_p = 0.8
     config.sampling.overlap = 64 if tiny else 512  # tokens shared by consecutive windows
+    config.sampling.guidance = 1.0  # classifier-free guidance weight W; 1: none (the reference)
     return config

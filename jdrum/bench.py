@@ -5,7 +5,8 @@
     python -m jdrum.bench --only lm_train,sampling --peak_tflops 989
 
 Groups: `lm_train` (LM training tokens/s and model-FLOPs utilisation), `lm` (one window of
-cached sampling, and its speed-up over uncached sampling), `sampling` (one 23.78 s take end to
+cached sampling, its speed-up over uncached sampling, and its cost with classifier-free
+guidance, a doubled batch), `sampling` (one 23.78 s take end to
 end: LM + drum VQ-VAE decoder + vocoder, and each part, at batch 1 and 16), `vocoder` (real-time
 factor of HiFi-GAN V1 and of the Vocos-style generator), `tracker` (clips/s against madmom).
 Models are randomly initialised at the tiny size, and also at paper size on an accelerator
@@ -189,7 +190,8 @@ def _uncached_window(model, variables, drumless, beat, key):
 
 def bench_lm(clip_length: int, repeats: int) -> None:
     """Sampling latency of one window (all of its tokens) with the KV cache, batch 1 and 16,
-    and the speed-up over uncached sampling (tiny seq2seq + low beat; paper size on a GPU)."""
+    the speed-up over uncached sampling, and the latency with guidance and its ratio to the
+    unguided one (tiny seq2seq + low beat; paper size on a GPU)."""
     _bench_lm_size("tiny", clip_length, repeats)
     if jax.default_backend() != "cpu":
         _bench_lm_size("paper", clip_length, repeats)
@@ -218,8 +220,16 @@ def _bench_lm_size(size: str, clip_length: int, repeats: int) -> None:
         def cached(drumless=drumless, beat=beat):
             return sampling.sample_window(model, variables, drumless, 0, drumless, beat, key=key)
 
+        def guided(drumless=drumless, beat=beat):
+            return sampling.sample_window(
+                model, variables, drumless, 0, drumless, beat, key=key, guidance=jnp.float32(2)
+            )
+
         seconds = _seconds(cached, repeats)
         _emit(f"lm_window_latency_{size}", seconds, "s", batch=batch, tokens=c.n_ctx)
+        with_guidance = _seconds(guided, repeats)
+        _emit(f"lm_window_latency_guided_{size}", with_guidance, "s", batch=batch, tokens=c.n_ctx)
+        _emit(f"lm_guidance_cost_{size}", with_guidance / seconds, "x", batch=batch)
         if size == "tiny" and batch == 1:
             uncached = jax.jit(functools.partial(_uncached_window, model))
             slow = _seconds(lambda: uncached(variables, drumless, beat, key), 1)  # noqa: B023

@@ -4,7 +4,8 @@ the ceiling, round-trip and floor rows and 95 % bootstrap intervals over songs.
     python -m jdrum.evaluate --run runs/demo:lm --run runs/demo:lm_seq2seq_nobeat \
         --dataset synthstems/eval [--split test] [--data_dir data/tfds] [--unit song] \
         [--max_songs 0 [--shortest]] [--num_takes 1] [--seed 0] [--tracker madmom] \
-        [--vocoder auto] [--output DIR] [--verbosity 0]
+        [--vocoder auto] [--temperature T] [--top_p P] [--guidance W]
+        [--sweep NAME=V,V,...] [--output DIR] [--verbosity 0]
 
 A `--run` is a run directory (`vqvae_drums/`, `vqvae_drumless/`, the LM, optional `vocoder/`)
 as `DIR`, using `DIR/lm` (`--lm`), or `DIR:LMSUBDIR`, using `DIR/LMSUBDIR`, so that the LMs of
@@ -12,7 +13,12 @@ one run directory can be compared. `--unit song` (default) evaluates whole songs
 from the split's clip records, with the pipeline's windowed generation; `--unit clip` each clip
 record. `--vocoder` (`jdrum.inference.pipeline.Pipeline`): auto (each run's `vocoder/`,
 HiFi-GAN V1 or Vocos, else Griffin-Lim), hifigan or vocos (the run's, which must be of that
-kind), griffin-lim. What is measured and how: `jdrum.inference.evaluation`. Files:
+kind), griffin-lim. `--temperature`, `--top_p` and `--guidance` (classifier-free guidance; the
+LM must be trained with dropped conditions) override every run's sampling settings;
+`--sweep guidance=1,1.5,2,3` (or temperature, top_p, top_k, overlap) gives every run one row per
+value. With `--num_takes` >= 2 a table of the takes' diversity (token disagreement, Fréchet
+distance between takes) and sampling seconds per take is added.
+What is measured and how: `jdrum.inference.evaluation`. Files:
 `--output`/evaluation.json and evaluation.csv (default: the first run's directory).
 """
 
@@ -45,14 +51,33 @@ _VOCODER = flags.DEFINE_enum(
     "auto: vocoder/ (HiFi-GAN or Vocos) if any, else Griffin-Lim; hifigan, vocos: the run's, an "
     "error if it is of the other kind; griffin-lim.",
 )
+_TEMPERATURE = flags.DEFINE_float("temperature", None, "Sampling temperature; default: each LM's.")
+_TOP_P = flags.DEFINE_float("top_p", None, "Nucleus probability; default: each LM's.")
+_GUIDANCE = flags.DEFINE_float("guidance", None, "Guidance weight W >= 0; default: each LM's.")
+_SWEEP = flags.DEFINE_string(
+    "sweep", None, "NAME=V,V,...: one row per run and value of a sampling setting."
+)
 _OUTPUT = flags.DEFINE_string("output", None, "Folder of evaluation.{json,csv}; default: 1st run.")
 flags.mark_flags_as_required(["run", "dataset"])
+INTEGERS = ("top_k", "overlap")  # the integer sampling settings
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     console.quiet_libraries()
+    try:
+        sweep = None
+        if _SWEEP.value is not None:
+            name, _, values = _SWEEP.value.partition("=")
+            sweep = (name, [int(v) if name in INTEGERS else float(v) for v in values.split(",")])
+    except ValueError:
+        sys.exit(f"jdrum.evaluate: --sweep takes NAME=V,V,... numbers, got {_SWEEP.value}")
+    overrides = {
+        "temperature": _TEMPERATURE.value,
+        "top_p": _TOP_P.value,
+        "guidance": _GUIDANCE.value,
+    }
     try:
         evaluation.evaluate_runs(
             _RUN.value,
@@ -68,6 +93,8 @@ def main(argv):
             output_dir=_OUTPUT.value,
             lm=_LM.value,
             vocoder=_VOCODER.value,
+            overrides={k: v for k, v in overrides.items() if v is not None},
+            sweep=sweep,
         )
     except evaluation.EvaluationError as error:
         sys.exit(f"jdrum.evaluate: {error}")

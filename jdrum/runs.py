@@ -71,6 +71,24 @@ def read_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
 # ----------------------------------------------------------------------------- model configs
 
 
+CONDITION_DROPS = ("drop_beat", "drop_drumless", "drop_both")  # an LM's config.train
+
+
+def condition_drops(config) -> tuple[float, float, float]:
+    """(beat only, drumless only, both): the probabilities with which an LM run drops its
+    conditions in training (`CONDITION_DROPS` of `config.train`, 0 when absent, as in runs
+    made before classifier-free guidance); all 0: the LM cannot be sampled with guidance.
+
+    Raises:
+      ValueError: a negative probability or a sum above 1.
+    """
+    probs = tuple(float(config.train.get(name, 0.0)) for name in CONDITION_DROPS)
+    if min(probs) < 0 or sum(probs) > 1:
+        names = "/".join(CONDITION_DROPS)
+        raise ValueError(f"config.train.{names} must be >= 0 and sum to at most 1, got {probs}")
+    return probs
+
+
 def vqvae_config(config) -> vqvae.VQVAEConfig:
     return frozen.from_mapping(vqvae.VQVAEConfig, config.model)
 

@@ -14,6 +14,11 @@ hifigan` or `vocos` asks for the run's vocoder and stops with one line if it is 
 codes from that position (default 0) and the rest is sampled to continue it; the prime must have
 each song's sample rate and channel count and lie inside it (`jdrum.inference.songs`).
 
+`--guidance W` samples with classifier-free guidance (`jdrum.inference.sampling`): W > 1 follows
+the beat and the drumless input more closely, 0 <= W < 1 less, 1 (the default) is plain
+sampling. It needs an LM trained with dropped conditions (`config.train.drop_*` in
+`configs/lm.py`); other LMs stop with one line.
+
 Per-take metrics compare the beats tracked on the drums with those of the input.
 `--verbosity 0` shows the libraries' INFO lines (`jdrum.console`).
 """
@@ -37,6 +42,9 @@ _TEMPERATURE = flags.DEFINE_float("temperature", None, "Default: the LM run's (0
 _TOP_P = flags.DEFINE_float("top_p", None, "Nucleus probability; default: the LM run's (0.8).")
 _TOP_K = flags.DEFINE_integer("top_k", None, "Keep the k likeliest tokens; 0 keeps all.")
 _OVERLAP = flags.DEFINE_integer("overlap", None, "Tokens shared by consecutive windows.")
+_GUIDANCE = flags.DEFINE_float(
+    "guidance", None, "Classifier-free guidance weight W >= 0 (1: none); default: the LM run's."
+)
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed: the same seed gives the same takes.")
 _MAX_RETRIES = flags.DEFINE_integer("max_retries", 2, "Re-samplings of a near-silent take.")
 _PRIME = flags.DEFINE_string(
@@ -72,6 +80,7 @@ def main(argv):
             top_p=_TOP_P.value,
             top_k=_TOP_K.value,
             overlap=_OVERLAP.value,
+            guidance=_GUIDANCE.value,
             prime=_PRIME.value,
             prime_at=_PRIME_AT.value,
         )

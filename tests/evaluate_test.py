@@ -6,6 +6,7 @@ import glob
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from unittest import mock
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 import tiny_run
 
-from jdrum import audio, data, sound
+from jdrum import audio, data, runs, sound
 from jdrum.beat import conditions, metrics
 from jdrum.inference import evaluation
 
@@ -100,6 +101,15 @@ def test_every_metric_of_every_row_over_the_songs(evaluated):
             assert stats["mean"] == pytest.approx(np.mean(values))
             assert min(values) - 1e-9 <= stats["low"] <= stats["mean"] <= stats["high"]
             assert stats["high"] <= max(values) + 1e-9
+    # The takes of one song: how different (codes, tracker features) and the sampling time.
+    for label, row in rows.items():
+        has = [name in row["summary"] for name in evaluation.TAKE_NAMES]
+        assert all(has) if row["kind"] == "run" else not any(has), label
+    for label in labels:
+        for song in rows[label]["songs"]:
+            assert 0 < song["token_disagreement"] <= 1 and song["take_frechet"] > 0
+            assert song["seconds_per_take"] > 0
+        assert rows[label]["sampling"]["guidance"] == 1.0
     # The Fréchet distance of the pooled frames: 0 for the real drums, none for the floors.
     assert rows["real drums"]["frechet"]["mean"] == pytest.approx(0.0, abs=1e-6)
     for row in rows.values():
@@ -130,11 +140,12 @@ def test_every_metric_of_every_row_over_the_songs(evaluated):
 def test_tables_have_a_line_per_row_and_a_column_per_metric(evaluated):
     result, labels, _ = evaluated
     table = result["table"]
-    rhythm, drums, sounds, frechet = table.split("\n\n")[1:]
+    rhythm, drums, sounds, takes, frechet = table.split("\n\n")[1:]
     blocks = (
         (rhythm, metrics.RHYTHM_NAMES),
         (drums, metrics.DRUM_NAMES),
         (sounds, sound.SOUND_NAMES),
+        (takes, evaluation.TAKE_NAMES),
     )
     for block, names in blocks:
         lines = block.splitlines()
@@ -142,9 +153,13 @@ def test_tables_have_a_line_per_row_and_a_column_per_metric(evaluated):
             assert evaluation.TITLES[name] in lines[1]
         for label, row in result["rows"].items():
             (line,) = [line for line in lines if line.startswith(label + "  ")]
+            if names[0] not in row["summary"]:  # the takes of the reference rows
+                assert line.count("[") == 0 and line.split()[-1] == "-"
+                continue
             assert line.count("[") == len(names)
             stats = row["summary"][names[0]]
             assert f"{stats['mean']:.3f} [{stats['low']:.2f}, {stats['high']:.2f}]" in line
+    assert takes.startswith("Takes of one song")
     assert rhythm.startswith("Rhythm against the true beats")
     # The Fréchet distance: a line per run, ceiling and round trip (none for the floors).
     for label, row in result["rows"].items():
@@ -187,9 +202,8 @@ def test_json_and_csv_files(evaluated):
     with open(result["files"]["csv"], newline="") as f:
         lines = list(csv.DictReader(f))
     expected = ["row", "kind", "run_dir", "lm", "songs", "takes"]
-    expected += [
-        f"{n}_{s}" for n in evaluation.METRIC_NAMES for s in ("mean", "low", "high", "std")
-    ]
+    names = evaluation.METRIC_NAMES + evaluation.TAKE_NAMES
+    expected += [f"{n}_{s}" for n in names for s in ("mean", "low", "high", "std")]
     expected += ["frechet_mean", "frechet_low", "frechet_high"]
     assert list(lines[0]) == expected
     assert [line["row"] for line in lines] == list(result["rows"])
@@ -199,6 +213,44 @@ def test_json_and_csv_files(evaluated):
         for name in evaluation.METRIC_NAMES:
             for stat in ("mean", "low", "high"):
                 assert float(line[f"{name}_{stat}"]) == pytest.approx(summary[name][stat])
+
+
+def test_one_row_per_guidance_weight(built, tmp_path):
+    """`sweep` ("guidance", [W, ...]): a row (and a floor) per run and weight, on the same songs
+    and seeds; W = 1 samples exactly the unguided takes. Guidance needs an LM trained with
+    dropped conditions, and says so in one line otherwise."""
+    data_dir, run = built
+    with pytest.raises(evaluation.EvaluationError, match="trained with dropped conditions"):
+        evaluation.evaluate_runs(
+            [run], tiny_run.DATASET, "test", data_dir, overrides={"guidance": 2.0}
+        )
+    with pytest.raises(evaluation.EvaluationError, match="sweep: need one of temperature"):
+        evaluation.evaluate_runs([run], tiny_run.DATASET, "test", data_dir, sweep=("W", [1]))
+    guided = tmp_path / "guided"
+    guided.mkdir()
+    for part in ("vqvae_drums", "vqvae_drumless"):
+        (guided / part).symlink_to(os.path.join(run, part))
+    shutil.copytree(os.path.join(run, "lm"), guided / "lm")
+    config = runs.read_config(guided / "lm")
+    config.train.drop_both = 0.2  # as if trained so (the tiny LM is untrained anyway)
+    runs.write_config(config, str(guided / "lm"))
+    kwargs = dict(max_songs=2, num_takes=2, output_dir=str(tmp_path / "out"), verbose=False)
+    result = evaluation.evaluate_runs(
+        [str(guided)], tiny_run.DATASET, "test", data_dir, sweep=("guidance", [1, 2]), **kwargs
+    )
+    rows = result["rows"]
+    labels = [f"{guided} guidance=1", f"{guided} guidance=2"]
+    assert [label for label, row in rows.items() if row["kind"] == "run"] == labels
+    assert [rows[f"{label} vs another song"]["kind"] for label in labels] == ["floor"] * 2
+    assert [rows[label]["sampling"]["guidance"] for label in labels] == [1.0, 2.0]
+    assert result["sweep"] == ["guidance", [1, 2]]
+    plain = evaluation.evaluate_runs([str(guided)], tiny_run.DATASET, "test", data_dir, **kwargs)
+    for name in ("beat_f1", "token_disagreement"):
+        assert [s[name] for s in plain["rows"][str(guided)]["songs"]] == [
+            s[name] for s in rows[labels[0]]["songs"]
+        ]
+    trackemb = [[s["trackemb_mse"] for s in rows[label]["songs"]] for label in labels]
+    assert trackemb[0] != trackemb[1]  # guided takes differ
 
 
 def test_run_values_name_the_lm(built):

@@ -261,3 +261,27 @@ def test_mismatched_beat_length_is_a_clear_error():
     model, variables, drum, drumless, beat = _init(_small())
     with pytest.raises(ValueError, match="beat conditions have 16 tokens, codes have 32"):
         model.apply(variables, drum, drumless, beat[:, :16])
+
+
+def test_a_dropped_condition_is_ignored_and_a_kept_one_is_not():
+    """keep_beat / keep_drumless = 0 make an example's logits independent of that condition
+    (what guided sampling's unconditional half relies on); 1 changes nothing."""
+    model, variables, drum, drumless, beat = _init(_small())
+    other_beat, other_drumless = beat[::-1] + 1.0, (drumless[::-1] + 5) % 16
+    keep, drop = jnp.ones(2), jnp.zeros(2)
+    plain = model.apply(variables, drum, drumless, beat)
+    np.testing.assert_array_equal(
+        model.apply(variables, drum, drumless, beat, keep_beat=keep, keep_drumless=keep), plain
+    )
+    for kwargs, changed in (
+        ({"keep_beat": drop}, (drumless, other_beat)),
+        ({"keep_drumless": drop}, (other_drumless, beat)),
+    ):
+        a = model.apply(variables, drum, drumless, beat, **kwargs)
+        b = model.apply(variables, drum, *changed, **kwargs)
+        np.testing.assert_array_equal(a, b)
+        assert np.abs(model.apply(variables, drum, *changed) - plain).max() > 1e-5
+    mixed = jnp.array([1.0, 0.0])  # per example: the first keeps its beat, the second not
+    a = model.apply(variables, drum, drumless, beat, keep_beat=mixed)
+    np.testing.assert_array_equal(a[0], plain[0])
+    assert np.abs(a[1] - plain[1]).max() > 1e-3

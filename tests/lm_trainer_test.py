@@ -159,3 +159,17 @@ def test_resumes_from_the_step_before_an_unreadable_checkpoint(token_run, tmp_pa
     assert (workdir / "checkpoints" / "4.unreadable").is_dir()  # kept, not deleted
     _, variables, _ = runs.load_lm(workdir)
     jax.tree.map(np.testing.assert_array_equal, variables["params"], resumed.params)
+
+
+def test_condition_masks_drop_with_the_configured_probabilities():
+    keep_beat, keep_drumless = lm.condition_masks(jax.random.key(0), 200_000, (0.1, 0.2, 0.3))
+    keep_beat, keep_drumless = np.asarray(keep_beat, bool), np.asarray(keep_drumless, bool)
+    np.testing.assert_allclose(np.mean(~keep_beat & keep_drumless), 0.1, atol=0.005)
+    np.testing.assert_allclose(np.mean(keep_beat & ~keep_drumless), 0.2, atol=0.005)
+    np.testing.assert_allclose(np.mean(~keep_beat & ~keep_drumless), 0.3, atol=0.005)
+    config = lm_configs.get_config("seq2seq_low", "tiny")
+    assert runs.condition_drops(config) == (0.0, 0.0, 0.0)
+    config.train.drop_both = 0.6
+    config.train.drop_beat = 0.5
+    with pytest.raises(ValueError, match="must be >= 0 and sum to at most 1"):
+        runs.condition_drops(config)

@@ -102,6 +102,21 @@ def test_fewer_than_one_take_is_a_one_line_error(run, tmp_path, value):
     assert not (tmp_path / "out").exists()
 
 
+def test_bad_guidance_is_a_one_line_error_before_anything_is_written(run, tmp_path):
+    command = [sys.executable, "-m", "jdrum.sample", f"--run={run}", f"--input={tmp_path}"]
+    command += [f"--output={tmp_path / 'out'}", "--guidance=-1"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "jdrum.sample: --guidance must be a number of at least 0 (1: none), got -1.0"
+    ]
+    # The tiny run's LM was trained without dropped conditions: guidance would mix in a
+    # prediction it never learnt.
+    with pytest.raises(ValueError, match=r"lm: guidance 2 needs an LM trained with dropped"):
+        songs.sample(run, [str(tmp_path)], str(tmp_path / "out"), guidance=2.0)
+    assert not (tmp_path / "out").exists()
+
+
 def test_nothing_readable_is_an_error_exit(run, tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio")

@@ -1,4 +1,7 @@
-"""`jdrum.inference.sampling`: window plans, songs of any length, overlap agreement, errors."""
+"""`jdrum.inference.sampling`: window plans, songs of any length, overlap agreement, priming,
+guidance, errors."""
+
+import dataclasses
 
 import jax
 import numpy as np
@@ -112,6 +115,56 @@ def test_missing_or_inconsistent_inputs_are_clear_errors(lm):
         )
     with pytest.raises(ValueError, match="temperature must be > 0"):
         sampling.SamplingConfig(temperature=0.0)
+
+
+@pytest.mark.parametrize("weight", [0.0, 2.5])
+def test_guided_logits_are_the_mixture_of_the_two_predictions(lm, weight):
+    """The guided program's step logits equal uncond + W (cond - uncond) of the teacher-forced
+    logits of its own tokens, with and without the conditions (W = 0: the unconditional LM)."""
+    model, variables = lm
+    drumless, beat = _song(CONFIG.n_ctx)
+    primed = np.zeros((2, CONFIG.n_ctx), np.int32)
+    primed[:, :8] = 3
+    tokens, logits = sampling.sample_window(
+        model, variables, primed, 8, np.stack([drumless] * 2), np.stack([beat] * 2),
+        key=jax.random.key(4), temperature=1.0, top_p=1.0, guidance=np.float32(weight),
+    )  # fmt: skip
+    inputs = (np.asarray(tokens), np.stack([drumless] * 2), np.stack([beat] * 2))
+    conditional = model.apply(variables, *inputs)
+    dropped = np.zeros(2)
+    unconditional = model.apply(variables, *inputs, keep_beat=dropped, keep_drumless=dropped)
+    expected = unconditional + weight * (conditional - unconditional)
+    np.testing.assert_allclose(np.asarray(logits)[:, 8:], expected[:, 8:], atol=2e-5, rtol=1e-5)
+    assert np.abs(expected - conditional)[:, 8:].max() > 1e-2  # the mixture is not the cond.
+
+
+def test_guidance_one_samples_exactly_as_without_guidance(lm):
+    model, variables = lm
+    drumless, beat = _song(100)
+    config = sampling.SamplingConfig(guidance=1.0)
+    out = sampling.generate(
+        model, variables, drumless=drumless, beat=beat, num_takes=2, key=jax.random.key(5),
+        config=config,
+    )  # fmt: skip
+    np.testing.assert_array_equal(out, [[int(c) for c in row] for row in UNPRIMED])
+    guided = sampling.generate(
+        model, variables, drumless=drumless, beat=beat, num_takes=2, key=jax.random.key(5),
+        config=sampling.SamplingConfig(guidance=2.0),
+    )  # fmt: skip
+    assert guided.shape == out.shape and not np.array_equal(guided, out)
+
+
+def test_bad_guidance_is_a_clear_error(lm):
+    with pytest.raises(ValueError, match=r"guidance must be a number >= 0 \(1: none\), got -1"):
+        sampling.SamplingConfig(guidance=-1.0)
+    config = dataclasses.replace(CONFIG, encoder=False, beat="none", attn_order=2)
+    model = transformer.DrumLM(config)
+    variables = model.init(jax.random.key(0), np.zeros((1, CONFIG.n_ctx), np.int32))
+    with pytest.raises(ValueError, match="guidance needs an LM with conditions"):
+        sampling.generate(
+            model, variables, num_tokens=10, key=jax.random.key(0),
+            config=sampling.SamplingConfig(guidance=2.0),
+        )  # fmt: skip
 
 
 # Codes of `generate` for `_song(100)`, 2 takes, key 5, default settings, recorded with the

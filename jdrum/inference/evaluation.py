@@ -37,6 +37,19 @@ Reference rows, measured the same way:
 * **floor**: each run's generated drums scored against another song's references (song i
   against song i - 1, cyclically; both cut to the shorter), i.e. chance.
 
+Takes of one song (run rows with at least two takes; `take_values`): how different they are,
+next to how good. `token_disagreement` is the fraction of token positions where two takes'
+drum codes differ, `take_frechet` the Fréchet distance between two takes' tracker frame
+embeddings (the feature of `frechet` below), both averaged over the pairs of takes of a song.
+`seconds_per_take` is the song's sampling time (the LM's windows; each row's programs are
+compiled on one second of noise before the first song) divided by its takes: what guidance or a
+longer song costs.
+
+Sampling settings: every run samples with its LM run's `config.sampling`, overridden by
+`overrides` (e.g. {"temperature": 1.0, "guidance": 2.0}); `sweep` ("guidance", [1, 1.5, 2, 3])
+gives every run one row per value of one `SamplingConfig` field, labelled "<run> guidance=2",
+all on the same songs and seeds.
+
 And one measure of a whole row, not of a song: `frechet`, the Fréchet distance between Gaussians
 fitted to the evaluation tracker's frame embeddings (50 dimensions, 100 frames/s) of every take
 of the row, pooled over songs, and to those of the same songs' real drums (0 for the real drums
@@ -54,8 +67,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import itertools
 import json
 import os
+import time
 
 import numpy as np
 import scipy.linalg
@@ -63,7 +78,7 @@ import tqdm
 
 from jdrum import audio, data, runs, sound
 from jdrum.beat import dbn, metrics
-from jdrum.inference import pipeline
+from jdrum.inference import pipeline, sampling
 
 DEFAULT_LM = "lm"
 RUN_PARTS = ("vqvae_drums", "vqvae_drumless")
@@ -84,7 +99,11 @@ TITLES = {
     "onset_f1": "onset F1 ↑",
     "drone_db": "low drone dB ↓",
     "drone_excess_db": "drone excess dB ↓",
+    "token_disagreement": "token disagreement",
+    "take_frechet": "Fréchet between takes",
+    "seconds_per_take": "s per take",
 }
+TAKE_NAMES = ("token_disagreement", "take_frechet", "seconds_per_take")
 METRIC_NAMES = metrics.METRIC_NAMES + sound.SOUND_NAMES
 CEILING, ROUND_TRIP, FLOOR = "ceiling", "round trip", "floor"
 
@@ -232,6 +251,22 @@ def take_metrics(take: Tracked, reference: Reference) -> dict[str, float]:
     }  # fmt: skip
 
 
+def take_values(codes_KxS: np.ndarray, takes: list[Tracked], sampling_seconds: float) -> dict:
+    """`TAKE_NAMES` of one song's K >= 2 takes: mean pairwise token disagreement and Fréchet
+    distance between the takes' tracker embeddings, and sampling seconds per take."""
+    pairs = list(itertools.combinations(range(len(takes)), 2))
+    if not pairs:
+        raise ValueError("take diversity needs at least two takes")
+    codes = np.asarray(codes_KxS)
+    return {
+        "token_disagreement": float(np.mean([np.mean(codes[i] != codes[j]) for i, j in pairs])),
+        "take_frechet": float(
+            np.mean([frechet_distance(takes[i].embedding, takes[j].embedding) for i, j in pairs])
+        ),
+        "seconds_per_take": sampling_seconds / len(takes),
+    }
+
+
 def song_values(takes: list[Tracked], reference: Reference) -> dict:
     """A song's entry in a row: the mean over its takes of every metric, and the takes'."""
     values = [take_metrics(take, reference) for take in takes]
@@ -252,9 +287,8 @@ class Row:
     frechet: dict | None = None  # `frechet_summary` against the real drums' frames
 
     def to_json(self) -> dict:
-        summary = {
-            name: metrics.summarise(song[name] for song in self.songs) for name in METRIC_NAMES
-        }
+        names = [*METRIC_NAMES, *(n for n in TAKE_NAMES if self.songs and n in self.songs[0])]
+        summary = {name: metrics.summarise(song[name] for song in self.songs) for name in names}
         return {
             "kind": self.kind,
             "run_dir": self.run_dir,
@@ -329,6 +363,8 @@ def evaluate_runs(
     output_dir=None,
     lm: str = DEFAULT_LM,
     vocoder: str = "auto",
+    overrides: dict | None = None,
+    sweep: tuple[str, list] | None = None,
     verbose: bool = True,
 ) -> dict:
     """Evaluates runs on the songs of a dataset split and writes evaluation.{json,csv}.
@@ -349,19 +385,24 @@ def evaluate_runs(
       vocoder: how every run makes drum audio (`pipeline.Pipeline`: "auto", "hifigan", "vocos",
         "griffin-lim"); the round trips use Griffin-Lim and, unless it is "griffin-lim", the
         vocoder it picks.
+      overrides: `SamplingConfig` fields overriding every run's `config.sampling`.
+      sweep: (a `SamplingConfig` field, its values): every run gets one row per value (None:
+        one row per run).
       verbose: show a progress bar over the songs and print the table.
 
     Returns:
       What evaluation.json holds: the settings ("dataset", "split", "data_dir", "unit",
-      "num_songs", "num_takes", "seed", "tracker", "vocoder", "reference": "true beats" or
-      "drumless beats"), "metrics" (the column names) and "rows" ({label: {"kind", "run_dir",
-      "lm", "num_songs", "summary": {metric: {"mean", "low", "high", "std", "count"}},
-      "songs"}}, the runs first, then the ceiling, round trips and floors); plus "table" (the
-      printed text) and "files" ({"json", "csv"} paths).
+      "num_songs", "num_takes", "seed", "tracker", "vocoder", "sampling", "sweep",
+      "reference": "true beats" or "drumless beats"), "metrics" (the column names) and "rows"
+      ({label: {"kind", "run_dir", "lm", "sampling" (runs: the settings used), "num_songs",
+      "summary": {metric: {"mean", "low", "high", "std", "count"}}, "songs"}}, the runs first,
+      then the ceiling, round trips and floors); plus "table" (the printed text) and "files"
+      ({"json", "csv"} paths).
 
     Raises:
-      EvaluationError: a missing or incomplete run, a missing dataset or split, no songs, or
-        bad counts.
+      EvaluationError: a missing or incomplete run, a missing dataset or split, no songs, bad
+        counts, or bad sampling settings (e.g. guidance for an LM trained without dropped
+        conditions).
     """
     if not run_specs:
         raise EvaluationError("no runs to evaluate")
@@ -375,9 +416,26 @@ def evaluate_runs(
     if not songs:
         raise EvaluationError(f"{dataset} {split} has no songs")
     output_dir = os.fspath(output_dir if output_dir is not None else specs[0].run_dir)
+    swept, settings = sweep or ("", [None])
+    fields = [f.name for f in dataclasses.fields(sampling.SamplingConfig)]
+    if sweep is not None and (swept not in fields or not settings):
+        raise EvaluationError(f"sweep: need one of {', '.join(fields)} and values, got {sweep}")
+    if len(set(settings)) != len(settings):
+        raise EvaluationError(f"sweep: a value of {swept} is given twice: {settings}")
     try:
         pipes = [pipeline.Pipeline(spec.run_dir, spec.lm, vocoder=vocoder) for spec in specs]
-    except (FileNotFoundError, ValueError) as error:
+        # The sampled rows: (label, spec, pipe, sampling settings), runs in order, then values.
+        sampled = [
+            (
+                spec.label if sweep is None else f"{spec.label} {swept}={value:g}",
+                spec,
+                pipe,
+                pipe.sampling_config(**(overrides or {}) | ({swept: value} if sweep else {})),
+            )
+            for spec, pipe in zip(specs, pipes, strict=True)
+            for value in settings
+        ]
+    except (FileNotFoundError, TypeError, ValueError) as error:
         raise EvaluationError(str(error)) from None
     has_true_beats = all(len(song.true_beats) for song in songs)
     # The round trips of each run directory, through its first pipe: the real mel and the drum
@@ -390,33 +448,43 @@ def evaluate_runs(
                 mel = "drum VQ-VAE" if vqvae else "real mel"
                 label = f"{spec.run_dir}: {mel} + {pipeline.VOCODER_NAMES[vocoder]}"
                 round_trips.setdefault(label, (spec.run_dir, pipe, vqvae, vocoder))
-    rows = {spec.label: Row(spec.label, "run", spec.run_dir, spec.lm) for spec in specs}
+    rows = {label: Row(label, "run", spec.run_dir, spec.lm) for label, spec, *_ in sampled}
     rows["real drums"] = Row("real drums", CEILING)
     for label, (run_dir, *_) in round_trips.items():
         rows[label] = Row(label, ROUND_TRIP, run_dir)
-    floors = {spec.label: Row(f"{spec.label} vs another song", FLOOR, spec.run_dir, spec.lm)
-              for spec in specs}  # fmt: skip
+    floors = {label: Row(f"{label} vs another song", FLOOR, spec.run_dir, spec.lm)
+              for label, spec, *_ in sampled}  # fmt: skip
+
+    if num_takes > 1:  # compile each row's programs before `seconds_per_take` is measured
+        noise = np.random.default_rng(0).normal(0.0, 0.1, audio.SAMPLE_RATE).astype(np.float32)
+        for _, _, pipe, config in sampled:
+            pipe.accompany(noise, num_takes=num_takes, config=config, max_retries=0)
 
     # Every take of every run, the real drums, the round trips (and the drumless stem when
     # there are no true beats) of a song in one batch of the tracker.
-    batch = len(specs) * num_takes + 1 + len(round_trips) + (0 if has_true_beats else 1)
+    batch = len(sampled) * num_takes + 1 + len(round_trips) + (0 if has_true_beats else 1)
     evaluator = dataclasses.replace(runs.tracker(tracker), batch_size=batch)
     generated, references = [], []  # per song: {label: [Tracked per take]}, Reference
     bar = tqdm.tqdm(songs, desc="evaluating", unit="song", disable=not verbose)
     for position, song in enumerate(bar):
-        stems = []
-        for spec, pipe in zip(specs, pipes, strict=True):
+        stems, codes, seconds = [], {}, {}
+        for label, _, pipe, config in sampled:
+            clock = {}
 
-            def show(stage, done, total, label=spec.label):
+            def show(stage, done, total, label=label, clock=clock):
+                clock.setdefault(stage, time.perf_counter())
                 bar.set_postfix_str(f"{label}: {stage} {done}/{total}")
 
             result = pipe.accompany(
                 song.drumless,
                 num_takes=num_takes,
                 seed=song_seed(seed, position),
+                config=config,
                 progress=show,
             )
             stems.extend(result.drums)
+            codes[label] = result.codes
+            seconds[label] = clock["vocoding"] - clock["sampling"]
         bar.set_postfix_str("round trip")
         stems.append(song.drums)
         stems.extend(
@@ -431,19 +499,23 @@ def evaluate_runs(
             Tracked(x, e, p, dbn.decode(p))
             for x, e, p in zip(stems, embedding, probabilities, strict=True)
         ]
-        real = tracked[len(specs) * num_takes]
+        real = tracked[len(sampled) * num_takes]
         reference = Reference(song.true_beats if has_true_beats else tracked[-1].beats, real)
         ids = {"position": position, "song_id": song.song_id, "seconds": song.seconds}
         takes = {
-            spec.label: tracked[r * num_takes : (r + 1) * num_takes] for r, spec in enumerate(specs)
+            label: tracked[r * num_takes : (r + 1) * num_takes]
+            for r, (label, *_) in enumerate(sampled)
         }
         for label, run_takes in takes.items():
-            rows[label].songs.append({**ids, **song_values(run_takes, reference)})
+            values = song_values(run_takes, reference)
+            if num_takes > 1:
+                values.update(take_values(codes[label], run_takes, seconds[label]))
+            rows[label].songs.append({**ids, **values})
             rows[label].frames.append(np.concatenate([take.embedding for take in run_takes]))
         rows["real drums"].songs.append({**ids, **song_values([real], reference)})
         rows["real drums"].frames.append(real.embedding)
         for i, label in enumerate(round_trips):
-            round_trip = tracked[len(specs) * num_takes + 1 + i]
+            round_trip = tracked[len(sampled) * num_takes + 1 + i]
             rows[label].songs.append({**ids, **song_values([round_trip], reference)})
             rows[label].frames.append(round_trip.embedding)
         generated.append(takes)
@@ -474,10 +546,14 @@ def evaluate_runs(
         "seed": seed,
         "tracker": tracker,
         "vocoder": vocoder,
+        "overrides": overrides or {},
+        "sweep": None if sweep is None else [swept, list(settings)],
         "reference": "true beats" if has_true_beats else "drumless beats",
         "metrics": list(METRIC_NAMES),
         "rows": {label: row.to_json() for label, row in rows.items()},
     }
+    for label, *_, config in sampled:
+        result["rows"][label]["sampling"] = dataclasses.asdict(config)
     table = format_table(result)
     files = write_files(result, output_dir)
     if verbose:
@@ -508,9 +584,9 @@ def _block(result: dict, title: str, names) -> list[str]:
 
 
 def format_table(result: dict) -> str:
-    """The rows as four text tables (rhythm; Table 1; sound; the Fréchet distance), each cell
-    the mean over songs (the Fréchet distance: over the pooled songs) and its 95 % bootstrap
-    interval."""
+    """The rows as text tables (rhythm; Table 1; sound; with several takes, the takes of one
+    song; the Fréchet distance), each cell the mean over songs (the Fréchet distance: over the
+    pooled songs) and its 95 % bootstrap interval."""
     unit = "songs" if result["unit"] == "song" else "clips"
     lines = [
         f"{result['dataset']} {result['split']}: {result['num_songs']} {unit} "
@@ -523,6 +599,11 @@ def format_table(result: dict) -> str:
         "",
         *_block(result, "Sound against the real drums (jdrum.sound)", sound.SOUND_NAMES),
         "",
+        *(
+            [*_block(result, "Takes of one song: how different, and their cost", TAKE_NAMES), ""]
+            if result["num_takes"] > 1
+            else []
+        ),
         "Fréchet distance to the real drums: the tracker's frame embeddings, pooled over songs",
         *[
             f"  {label}: {_cell(row['frechet'])}"
@@ -541,7 +622,7 @@ def write_files(result: dict, output_dir) -> dict[str, str]:
     with open(json_path, "w") as f:
         json.dump(result, f, indent=1, default=_json_default)
     csv_path = os.path.join(output_dir, CSV_NAME)
-    names = result["metrics"]
+    names = list(result["metrics"]) + (list(TAKE_NAMES) if result["num_takes"] > 1 else [])
     stats = ("mean", "low", "high", "std")
     with open(csv_path, "w", newline="") as f:
         writer = csv.writer(f)
@@ -551,7 +632,8 @@ def write_files(result: dict, output_dir) -> dict[str, str]:
             + [f"frechet_{stat}" for stat in stats[:3]]
         )
         for label, row in result["rows"].items():
-            values = [row["summary"][name][stat] for name in names for stat in stats]
+            summary = row["summary"]
+            values = [summary[n][stat] if n in summary else "" for n in names for stat in stats]
             frechet = row.get("frechet") or {}
             writer.writerow(
                 [label, row["kind"], row["run_dir"] or "", row["lm"] or "", row["num_songs"]]

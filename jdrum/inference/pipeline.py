@@ -149,12 +149,33 @@ class Pipeline:
             stem: runs.load_codec(os.path.join(self.run_dir, directory))
             for stem, directory in runs.VQVAE_DIRS.items()
         }
+        self.lm_dir = lm_dir
         self.lm, self.lm_variables, self.lm_config = runs.load_lm(
             os.path.join(self.run_dir, lm_dir)
         )
         self.sampling = sampling.SamplingConfig(**self.lm_config.sampling.to_dict())
         self.tracker_name = tracker or runs.run_tracker_name(self.run_dir)
         self.tracker = dataclasses.replace(runs.tracker(self.tracker_name), batch_size=1)
+
+    def sampling_config(self, **overrides) -> sampling.SamplingConfig:
+        """The LM run's sampling settings (`config.sampling`) with `overrides` (SamplingConfig
+        fields; None values are ignored).
+
+        Raises:
+          ValueError: a bad value, or guidance for an LM trained without dropped conditions.
+        """
+        base = self.sampling.__dict__ | {k: v for k, v in overrides.items() if v is not None}
+        config = sampling.SamplingConfig(**base)
+        self._check_guidance(config)
+        return config
+
+    def _check_guidance(self, config: sampling.SamplingConfig) -> None:
+        if config.guidance != 1 and not any(runs.condition_drops(self.lm_config)):
+            raise ValueError(
+                f"{os.path.join(self.run_dir, self.lm_dir)}: guidance {config.guidance:g} needs"
+                " an LM trained with dropped conditions (config.train.drop_beat, drop_drumless"
+                " or drop_both > 0); this one never saw a missing condition"
+            )
 
     def _vocoder_kind(self) -> str:
         """The kind of the run's `vocoder/` generator: "hifigan" or "vocos"."""
@@ -224,7 +245,14 @@ class Pipeline:
         self, drumless_codes, beat, num_takes: int, key, config=None, progress=None, fixed=None
     ):
         """(K, S) drum codes (see `jdrum.inference.sampling.generate`; `fixed`: (S,) codes
-        kept as given, `sampling.FREE` where sampled)."""
+        kept as given, `sampling.FREE` where sampled).
+
+        Raises:
+          ValueError: guidance (`config.guidance` ≠ 1) with an LM trained without dropped
+            conditions (`runs.condition_drops`), or bad inputs (`sampling.generate`).
+        """
+        config = config or self.sampling
+        self._check_guidance(config)
         level = self.lm.config.beat
         return sampling.generate(
             self.lm,
@@ -234,7 +262,7 @@ class Pipeline:
             num_tokens=len(drumless_codes),
             num_takes=num_takes,
             key=key,
-            config=config or self.sampling,
+            config=config,
             on_window=progress,
             fixed=fixed,
         )
@@ -292,6 +320,7 @@ class Pipeline:
         beat = self.beat(x_L)
         key = jax.random.key(seed)
         key, sub = jax.random.split(key)
+        report("sampling", 0, 1)
         codes = self.sample_codes(
             drumless_codes, beat, num_takes, sub, config,
             lambda i, n, _: report("sampling", i + 1, n), fixed,

@@ -17,8 +17,17 @@
   PRNG keys are drawn as without `fixed`, so tokens before the first fixed position are those
   of unprimed sampling, and `fixed=None` (or all `FREE`) samples exactly as before.
 
+* Classifier-free guidance (`SamplingConfig.guidance` = W ≠ 1): the window program runs a
+  doubled batch, the takes with their conditions and the same takes with every condition the
+  LM has dropped (beat and drumless, `DrumLM` keep masks), and samples from
+  uncond + W · (cond − uncond) of the two step logits (before temperature and filtering); both
+  halves are fed the sampled token. W = 1 is the conditional model itself and runs the plain
+  program (byte-identical to sampling without guidance); 0 < W < 1 moves towards the
+  unconditional model, W > 1 away from it. It needs an LM trained with dropped conditions
+  (`config.train.drop_*`, checked by `jdrum.inference.pipeline.Pipeline`).
+
 Defaults are the reference's inference settings (REFERENCE §5.1): temperature 0.96, top-p 0.8,
-no top-k.
+no top-k, no guidance.
 """
 
 from __future__ import annotations
@@ -43,10 +52,13 @@ class SamplingConfig:
     top_k: int = 0  # keep the k most likely tokens; 0 keeps all
     top_p: float = 0.8  # nucleus: keep the most likely tokens up to probability p; 1 keeps all
     overlap: int | None = None  # tokens shared by consecutive windows; None: n_ctx // 2
+    guidance: float = 1.0  # classifier-free guidance weight W >= 0; 1: none
 
     def __post_init__(self):
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not 0 <= self.guidance < float("inf"):
+            raise ValueError(f"guidance must be a number >= 0 (1: none), got {self.guidance}")
         if self.top_k < 0 or not 0 <= self.top_p <= 1:
             raise ValueError(f"need top_k >= 0 and 0 <= top_p <= 1, got {self.top_k}, {self.top_p}")
 
@@ -97,6 +109,7 @@ def sample_window(
     temperature=0.96,
     top_k: int = 0,
     top_p=0.8,
+    guidance=None,
 ):
     """Samples positions `prime_len` … L − 1 of one window.
 
@@ -111,26 +124,39 @@ def sample_window(
         prime_len) is this code instead of the sampled one (`FREE`: sampled).
       key: PRNG key.
       temperature, top_p: traced scalars; top_k: static.
+      guidance: None (no guidance) or the traced weight W of classifier-free guidance (module
+        docstring; a doubled batch).
 
     Returns:
-      (tokens (N, L) int32, step logits (N, L, V) float32; rows < prime_len are 0).
+      (tokens (N, L) int32, step logits (N, L, V) float32 (with guidance, the mixture); rows
+      < prime_len are 0).
     """
-    length = primed_NxL.shape[1]
+    num, length = primed_NxL.shape
     primed_NxL = jnp.asarray(primed_NxL, jnp.int32)
     if fixed_NxL is not None:
         fixed_NxL = jnp.asarray(fixed_NxL, jnp.int32)
+    keep = None
+    inputs = (primed_NxL, drumless_NxL, beat)
+    if guidance is not None:  # rows N .. 2N − 1: the same takes without their conditions
+        keep = jnp.concatenate([jnp.ones(num), jnp.zeros(num)])
+        inputs = tuple(None if x is None else jnp.concatenate([x, x]) for x in inputs)
     logits_tf, cache = model.apply(
-        variables, primed_NxL, drumless_NxL, beat, method=transformer.DrumLM.prefill
+        variables, *inputs, keep_beat=keep, keep_drumless=keep, method=transformer.DrumLM.prefill
     )
-    cond = model.apply(variables, beat, length, method=transformer.DrumLM.condition)
+    cond = model.apply(variables, inputs[2], length, keep, method=transformer.DrumLM.condition)
     shifted = None if cond is None else transformer.shift_right(cond)
 
     def body(t, state: _LoopState) -> _LoopState:
         prev = jax.lax.dynamic_index_in_dim(state.tokens, jnp.maximum(t - 1, 0), 1, False)
+        if guidance is not None:
+            prev = jnp.concatenate([prev, prev])
         cond_t = None if shifted is None else jax.lax.dynamic_index_in_dim(shifted, t, 1, False)
         logits, cache = model.apply(
             variables, prev, t, cond_t, state.cache, method=transformer.DrumLM.step
         )
+        if guidance is not None:
+            conditional, unconditional = logits[:num], logits[num:]
+            logits = unconditional + guidance * (conditional - unconditional)
         key, sub = jax.random.split(state.key)
         filtered = filter_logits(logits / temperature, top_k, top_p)
         token = jax.random.categorical(sub, filtered, axis=-1).astype(jnp.int32)
@@ -146,7 +172,7 @@ def sample_window(
 
     state = _LoopState(
         tokens=primed_NxL,
-        logits=jnp.zeros_like(logits_tf),
+        logits=jnp.zeros_like(logits_tf[:num]),
         cache=cache,
         key=key,
     )
@@ -203,7 +229,7 @@ def generate(
       num_tokens: S, needed only when neither `drumless` nor `beat` is given.
       num_takes: takes sampled in one batch.
       key: PRNG key.
-      config: temperature, top-k, top-p and window overlap.
+      config: temperature, top-k, top-p, window overlap and guidance.
       on_window: called after each window as on_window(index, count, tokens (K, n_ctx)).
       fixed: (S,) int codes or None: positions ≥ 0 are fixed to that code in every take (e.g.
         the drum codes of a prime), the others (`FREE`) are sampled conditioned on them.
@@ -212,9 +238,13 @@ def generate(
       (num_takes, S) int32 drum codes.
 
     Raises:
-      ValueError: missing or inconsistent inputs, or `fixed` codes outside the vocabulary.
+      ValueError: missing or inconsistent inputs, `fixed` codes outside the vocabulary, or
+        guidance for an LM without conditions.
     """
     c = model.config
+    guidance = None if config.guidance == 1 else jnp.float32(config.guidance)
+    if guidance is not None and not c.encoder and c.beat == "none":
+        raise ValueError("guidance needs an LM with conditions; this one has none")
     drumless = None if drumless is None or not c.encoder else np.asarray(drumless)
     beat = None if beat is None or c.beat == "none" else np.asarray(beat)
     if c.encoder and drumless is None:
@@ -267,6 +297,7 @@ def generate(
                 temperature=config.temperature,
                 top_k=config.top_k,
                 top_p=config.top_p,
+                guidance=guidance,
             )
             tokens[:, span] = np.asarray(out)
         out = tokens[:, span].copy()

@@ -37,7 +37,7 @@ import tqdm
 
 from jdrum import audio, runs
 from jdrum.beat import conditions, dbn, metrics
-from jdrum.inference import pipeline, report, sampling
+from jdrum.inference import pipeline, report
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff")
 MEASURE_TRACKER = "madmom"  # tracks the input's and the takes' beats for the summary
@@ -162,11 +162,12 @@ def sample(
     """Takes for every input (module docstring); returns the summary.
 
     `vocoder`: see `pipeline.Pipeline`. `settings`: num_samples (1), seed (0), max_retries (2),
-    temperature, top_p, top_k, overlap (None: the LM run's `config.sampling`), prime (a drum
-    audio file, None: no prime) and prime_at (seconds, None: 0).
+    temperature, top_p, top_k, overlap, guidance (None: the LM run's `config.sampling`), prime
+    (a drum audio file, None: no prime) and prime_at (seconds, None: 0).
 
     Raises:
-      ValueError: num_samples below 1, max_retries below 0, prime_at without a prime or
+      ValueError: num_samples below 1, max_retries below 0, guidance below 0 or for an LM
+        trained without dropped conditions, a bad sampling setting, prime_at without a prime or
         negative, or a bad prime file (`audio.AudioError`, `load_prime`), all before anything is
         written.
     """
@@ -174,19 +175,22 @@ def sample(
         raise ValueError(f"--num_samples must be at least 1, got {settings['num_samples']}")
     if settings.get("max_retries", 2) < 0:
         raise ValueError(f"--max_retries must be at least 0, got {settings['max_retries']}")
+    guidance = settings.get("guidance")
+    if guidance is not None and not 0 <= guidance < float("inf"):
+        raise ValueError(f"--guidance must be a number of at least 0 (1: none), got {guidance}")
     prime_path, prime_at = settings.get("prime"), settings.get("prime_at")
     if prime_at is not None and prime_path is None:
         raise ValueError("--prime_at needs --prime")
     if prime_at is not None and not prime_at >= 0:
         raise ValueError(f"--prime_at must be at least 0 seconds, got {prime_at}")
     prime_audio = None if prime_path is None else load_prime(prime_path)
-    output_dir = pathlib.Path(output)
-    output_dir.mkdir(parents=True, exist_ok=True)
     pipe = pipeline.Pipeline(run, lm_dir=lm, vocoder=vocoder)
     settings = {"num_samples": 1, "seed": 0, "max_retries": 2, **settings}
-    overrides = {k: settings.pop(k, None) for k in ("temperature", "top_p", "top_k", "overlap")}
-    base = pipe.sampling.__dict__ | {k: v for k, v in overrides.items() if v is not None}
-    settings["sampling"] = sampling.SamplingConfig(**base)
+    fields = ("temperature", "top_p", "top_k", "overlap", "guidance")
+    settings["sampling"] = pipe.sampling_config(**{k: settings.pop(k, None) for k in fields})
+    base = dataclasses.asdict(settings["sampling"])
+    output_dir = pathlib.Path(output)
+    output_dir.mkdir(parents=True, exist_ok=True)
     if prime_path is not None:
         settings["prime_at"] = prime_at or 0.0
     else:  # unprimed runs keep their summary as it was

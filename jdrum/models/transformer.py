@@ -7,6 +7,10 @@ token grid, and predicts drum codes (N, L). Its parts:
   0/1 beat peaks → Embed(2, D); `high` (N, L) positions in the bar (values > 1 become 2) →
   Embed(3, D); `none` → no conditioning. The result c (N, L, D) is added to the encoder's
   input and output, and, shifted right by one token, to the prior's input and output.
+* conditions dropped (classifier-free guidance): `keep_beat` / `keep_drumless` (N,) masks
+  zero c, or the encoder's output, of the examples where they are 0. Training drops them at
+  random (`jdrum.trainers.lm`) so that the same model also predicts without them;
+  `jdrum.inference.sampling` mixes the two predictions.
 * drumless encoder (non-causal, `prime_layers` layers of kinds 1, 2, 3) → Dense + LayerNorm
   → encoder_kv (N, L, D), read by the prior's cross-attention layers. Decoder-only variants
   (`encoder=False`, the reference's lm9/lm10) have no encoder.
@@ -374,10 +378,11 @@ class DrumLM(nn.Module):
 
     # ----------------------------------------------------------------------------- pieces
 
-    def condition(self, beat, length: int):
+    def condition(self, beat, length: int, keep_beat=None):
         """(N, L, D) float32 beat conditioning c, or None for `beat="none"`.
 
         `beat`: low (N, L, 50) float, mid (N, L) 0/1, high (N, L) positions in the bar.
+        `keep_beat`: (N,) or None; c is 0 where it is 0.
         """
         kind = self.config.beat
         if kind == "none":
@@ -387,11 +392,13 @@ class DrumLM(nn.Module):
         if beat.shape[1] != length:
             raise ValueError(f"beat conditions have {beat.shape[1]} tokens, codes have {length}")
         if kind == "low":
-            return self.beat_proj(jnp.asarray(beat, jnp.float32))
-        labels = jnp.asarray(beat).astype(jnp.int32)
-        if kind == "high":
-            labels = jnp.minimum(labels, 2)
-        return self.beat_embed(labels)
+            c = self.beat_proj(jnp.asarray(beat, jnp.float32))
+        else:
+            labels = jnp.asarray(beat).astype(jnp.int32)
+            if kind == "high":
+                labels = jnp.minimum(labels, 2)
+            c = self.beat_embed(labels)
+        return c if keep_beat is None else c * _mask(keep_beat, c)
 
     def encode(self, drumless_NxL, cond=None, deterministic: bool = True):
         """encoder_kv (N, L, D) of drumless codes (`cond` from `condition`, or None)."""
@@ -421,21 +428,42 @@ class DrumLM(nn.Module):
 
     # ------------------------------------------------------------------------ entry points
 
-    def __call__(self, drum_NxL, drumless_NxL=None, beat=None, deterministic: bool = True):
+    def __call__(
+        self,
+        drum_NxL,
+        drumless_NxL=None,
+        beat=None,
+        deterministic: bool = True,
+        keep_beat=None,
+        keep_drumless=None,
+    ):
         """Teacher-forced logits (N, L, V) float32 of the drum codes."""
-        logits, _ = self.prefill(drum_NxL, drumless_NxL, beat, deterministic)
+        logits, _ = self.prefill(
+            drum_NxL, drumless_NxL, beat, deterministic, keep_beat, keep_drumless
+        )
         return logits
 
-    def prefill(self, drum_NxL, drumless_NxL=None, beat=None, deterministic: bool = True):
+    def prefill(
+        self,
+        drum_NxL,
+        drumless_NxL=None,
+        beat=None,
+        deterministic: bool = True,
+        keep_beat=None,
+        keep_drumless=None,
+    ):
         """(logits (N, L, V), cache) of the teacher-forced prior; the cache at positions < t
-        is what `step` needs to continue from position t."""
+        is what `step` needs to continue from position t. `keep_beat`, `keep_drumless`: (N,)
+        masks, 0 where that condition is dropped (None: kept everywhere)."""
         length = drum_NxL.shape[1]
-        cond = self.condition(beat, length)
+        cond = self.condition(beat, length, keep_beat)
         encoder_kv = None
         if self.config.encoder:
             if drumless_NxL is None:
                 raise ValueError("this seq2seq LM needs drumless codes")
             encoder_kv = self.encode(drumless_NxL, cond, deterministic)
+            if keep_drumless is not None:
+                encoder_kv = encoder_kv * _mask(keep_drumless, encoder_kv)
         shifted = None if cond is None else shift_right(cond)
         h = self._prior_input(drum_NxL, shifted, deterministic)
         y, cache = self.prior(h.astype(self.config.compute_dtype), encoder_kv, deterministic)
@@ -457,6 +485,11 @@ class DrumLM(nn.Module):
         if cond_shifted_NxD is not None:
             y = y + cond_shifted_NxD
         return self._logits(y), cache
+
+
+def _mask(keep_N, x_NxLxD: jax.Array) -> jax.Array:
+    """(N, 1, 1) of a per-example keep mask, in x's dtype."""
+    return jnp.asarray(keep_N, x_NxLxD.dtype)[:, None, None]
 
 
 def loss_bits(logits_NxLxV, targets_NxL) -> jax.Array:

@@ -11,6 +11,12 @@ every epoch), with probability p its drumless codes are replaced by one of its a
 uniformly; the draws are seeded by `config.seed` and the record's position in the pipeline, so
 a resumed run reads the same data. Validation is never augmented.
 
+Classifier-free guidance (`config.train.drop_beat`, `drop_drumless`, `drop_both`): each train
+example independently loses its beat condition only, its drumless condition only, or both, with
+these probabilities (`condition_masks`); the model then also learns to predict without them,
+which guided sampling needs (`jdrum.inference.sampling`, `--guidance`). All 0 (the default):
+nothing is dropped and no random number is drawn for it. Validation keeps every condition.
+
 Devices and data: `common.fit`.
 """
 
@@ -105,24 +111,44 @@ def train_records(config, run: str, shard=None):
     return _records(config, run, "train", True, None, shard, augment)
 
 
-def _apply(model, params, batch, deterministic, rngs=None):
+def condition_masks(key, batch_size: int, probabilities) -> tuple[jax.Array, jax.Array]:
+    """(keep_beat, keep_drumless) (N,) float32 masks: example i drops the beat condition only,
+    the drumless condition only, or both, with the three `probabilities`, else keeps both."""
+    u = jax.random.uniform(key, (batch_size,))
+    p_beat, p_drumless, p_both = probabilities
+    beat_only = u < p_beat
+    drumless_only = (u >= p_beat) & (u < p_beat + p_drumless)
+    both = (u >= p_beat + p_drumless) & (u < p_beat + p_drumless + p_both)
+    keep_beat = ~(beat_only | both)
+    keep_drumless = ~(drumless_only | both)
+    return keep_beat.astype(jnp.float32), keep_drumless.astype(jnp.float32)
+
+
+def _apply(model, params, batch, deterministic, rngs=None, keep=(None, None)):
     return model.apply(
         {"params": params},
         batch["drum"],
         batch["drumless"] if model.config.encoder else None,
         batch.get("beat"),
         deterministic=deterministic,
+        keep_beat=keep[0],
+        keep_drumless=keep[1],
         rngs=rngs,
     )
 
 
-def train_step(state: TrainState, batch, model: transformer.DrumLM):
+def train_step(state: TrainState, batch, model: transformer.DrumLM, drops=(0.0, 0.0, 0.0)):
     """One optimizer step on a batch of token records; a plain function that
-    `parallel.jit_step` jits for a mesh. Returns the new state and scalar metrics."""
+    `parallel.jit_step` jits for a mesh. `drops`: `runs.condition_drops`. Returns the new state
+    and scalar metrics."""
     rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    keep = (None, None)
+    if any(drops):
+        # A stream of its own: the dropout draws are those of a run without dropping.
+        keep = condition_masks(jax.random.fold_in(rng, 1), batch["drum"].shape[0], drops)
 
     def loss_fn(params):
-        logits = _apply(model, params, batch, False, {"dropout": rng})
+        logits = _apply(model, params, batch, False, {"dropout": rng}, keep)
         return transformer.loss_bits(logits, batch["drum"])
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
@@ -173,6 +199,7 @@ def _initial_state(config, model) -> TrainState:
 def train_and_evaluate(config, workdir: str) -> TrainState:
     """Trains the LM of `config` in `workdir`, resuming from its latest checkpoint."""
     model = make_model(config)
+    drops = runs.condition_drops(config)
     run = token_run(config, workdir)
     train_records(config, run)  # a clear error if the records (or their views) are missing
     unigram = unigram_bits(config, run)
@@ -188,7 +215,7 @@ def train_and_evaluate(config, workdir: str) -> TrainState:
         config,
         workdir,
         initial_state=lambda: _initial_state(config, model),
-        train_step=functools.partial(train_step, model=model),
+        train_step=functools.partial(train_step, model=model, drops=drops),
         train_data=train_data,
         evaluator=evaluator,
         learning_rate=common.learning_rate_schedule(config.opt),
