@@ -39,7 +39,6 @@ VARIANTS = {
     "seq2seq_nobeat": (True, "none", 8, "exp2 / lm2"),
     "decoder_low": (False, "low", 2, "exp11 / lm9"),
     "decoder_nobeat": (False, "none", 2, "exp12 / lm10"),
-    "seq2seq_lowphase": (True, "low+phase", 8, "beyond the paper"),
 }
 
 

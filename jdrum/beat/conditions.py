@@ -23,11 +23,6 @@ Every level is a sequence on that token grid:
   no beat in any of them (the drumless beat activation never reaches 0.65), madmom's default
   6.2 beats per clip, beat F1 0.735 [0.67, 0.79] and downbeat F1 0.57 against the true beats.
 
-Beyond the paper, **low+phase** (n, 59) appends `phase_features(high)` (n, 9) to low: per
-token, sin and cos of the beat phase at harmonics 1-3, sin and cos of the bar phase, and the log
-tempo log2(BPM / 120), all from the high level's beat marks (so the token records' `beat_high`
-gives them without re-tokenizing; see `phase_features`).
-
 An event at time t s falls on token floor(floor(t 44100) / 1024); events on tokens >= n (or
 before 0) are dropped. The reference fixed n at 1024 and overflowed for longer inputs
 (REFERENCE §5.3); here n always follows from the input length.
@@ -69,9 +64,6 @@ HIGH_DBN = dict(
     fps=TRACKER_FPS,
 )
 NUM_HIGH_LABELS = 3  # 0 none, 1 downbeat, 2 any other beat
-# `low+phase` (beyond the paper): per token, sin and cos of the beat phase at harmonics 1-3,
-# sin and cos of the bar phase, and the log tempo, appended to the low-level embedding.
-PHASE_FEATURES = 9
 # The high level's DBN (an LM's `high_dbn`): madmom's defaults (`jdrum.beat.dbn.decode`) or the
 # REFERENCE §4.3 parameters above (`dbn_high_beats`), which the reference's checkpoints expect.
 HIGH_DBNS = ("madmom", "reference")
@@ -228,82 +220,13 @@ def high_labels(high):
     return high.clip(max=NUM_HIGH_LABELS - 1).astype(np.int32)
 
 
-# ---------------------------------------------------------------------------------- phase
-
-PHASE_HARMONICS = (1, 2, 3)  # harmonics of the beat phase in `phase_features`
-# Log tempo feature: log2(BPM / TEMPO_REFERENCE_BPM), 0 at 120 BPM, +-1 per tempo octave
-# (-1 at 60, +0.74 at 200: the DBN's range stays within [-1, 1]).
-TEMPO_REFERENCE_BPM = 120.0
-
-
-def _event_count(events_E: np.ndarray, n_tokens: int):
-    """Continuous event count on the token grid from >= 2 sorted event tokens.
-
-    Returns:
-      count (n_tokens,) float64: i at the i-th event, linear between events, extrapolated with
-        the first / last interval before the first / after the last event;
-      interval (n_tokens,) float64: the events' interval (in tokens) that count uses there.
-    """
-    k = np.arange(n_tokens, dtype=np.float64)
-    e = events_E.astype(np.float64)
-    segment = np.clip(np.searchsorted(e, k, side="right") - 1, 0, len(e) - 2)
-    interval = e[segment + 1] - e[segment]
-    return segment + (k - e[segment]) / interval, interval
-
-
-def phase_features(high_n, token_seconds: float = TOKEN_HOP / SAMPLE_RATE) -> np.ndarray:
-    """Beat phase, bar phase and log tempo on the token grid, from the high level's beat marks.
-
-    The beat phase phi of token k is its position between the beat tokens around it (0 at a
-    beat, 0.5 halfway to the next), extrapolated with the first / last inter-beat interval
-    before the first / after the last beat. The bar phase psi is the same between downbeat
-    tokens (marks 1); with fewer than 2 downbeats it counts beats instead: bars of B = the
-    largest mark beats, psi = (beats since the first beat + its mark - 1) / B. The tempo is the
-    local inter-beat interval's BPM (the interval of the beats around the token, in whole
-    tokens, so it jitters by a token: +-0.03 at 120 BPM).
-
-    Args:
-      high_n: (n,) int beat marks, `high_condition` output (position in the bar, 0: no beat).
-      token_seconds: seconds per token (1024 / 44100).
-
-    Returns:
-      (n, PHASE_FEATURES) float32 columns [sin 2 pi h phi, cos 2 pi h phi for h = 1, 2, 3;
-      sin 2 pi psi, cos 2 pi psi; log2(BPM / TEMPO_REFERENCE_BPM)]; all zeros with fewer than
-      2 beats (no phase and no tempo to tell, as for a signal without beats).
-    """
-    high_n = np.asarray(high_n).astype(np.int64)
-    if high_n.ndim != 1:
-        raise ValueError(f"expected (n,) beat marks, got shape {high_n.shape}")
-    n_tokens = len(high_n)
-    out = np.zeros((n_tokens, PHASE_FEATURES), np.float32)
-    beats = np.flatnonzero(high_n > 0)
-    if len(beats) < 2:
-        return out
-    beat_count, interval = _event_count(beats, n_tokens)
-    downbeats = np.flatnonzero(high_n == 1)
-    if len(downbeats) >= 2:
-        bar_count, _ = _event_count(downbeats, n_tokens)
-    else:
-        bar_count = (beat_count + high_n[beats[0]] - 1) / high_n.max()
-    columns = []
-    for harmonic in PHASE_HARMONICS:
-        angle = 2 * np.pi * harmonic * beat_count
-        columns += [np.sin(angle), np.cos(angle)]
-    angle = 2 * np.pi * bar_count
-    columns += [np.sin(angle), np.cos(angle)]
-    bpm = 60.0 / (interval * token_seconds)
-    columns.append(np.log2(bpm / TEMPO_REFERENCE_BPM))
-    out[:] = np.stack(columns, -1)
-    return out
-
-
 # ------------------------------------------------------------------------------ all three
 
 
 def beat_conditions(
     embedding_TxD, probabilities_Tx3, num_samples: int, high_dbn: str = "madmom", beats_Nx2=None
 ) -> dict[str, np.ndarray]:
-    """All three levels of one signal (and low+phase), from its beat-tracker outputs.
+    """All three levels of one signal, from its beat-tracker outputs.
 
     The single entry point of the LM (inference) and the data builders (training records).
 
@@ -315,9 +238,8 @@ def beat_conditions(
       beats_Nx2: the beats that DBN gives on these probabilities, if already decoded.
 
     Returns:
-      dict(low=(n, 50) float32, mid=(n,) int32 {0, 1}, high=(n,) int32 positions in the bar,
-      "low+phase"=(n, 59) float32 low then `phase_features(high)`), n = num_tokens(L). `high`
-      keeps the positions; the LM embeds `high_labels(high)`.
+      dict(low=(n, 50) float32, mid=(n,) int32 {0, 1}, high=(n,) int32 positions in the bar),
+      n = num_tokens(L). `high` keeps the positions; the LM embeds `high_labels(high)`.
     """
     embedding_TxD = np.asarray(embedding_TxD, np.float32)
     probabilities_Tx3 = np.asarray(probabilities_Tx3, np.float32)
@@ -333,14 +255,11 @@ def beat_conditions(
             f"tracker frames, got {len(embedding_TxD)}"
         )
     n_tokens = num_tokens(num_samples)
-    low = low_condition(embedding_TxD, n_tokens)
-    high = high_condition(
-        high_beats(probabilities_Tx3, high_dbn) if beats_Nx2 is None else beats_Nx2,
-        num_samples,
+    return dict(
+        low=low_condition(embedding_TxD, n_tokens),
+        mid=mid_condition(probabilities_Tx3, num_samples),
+        high=high_condition(
+            high_beats(probabilities_Tx3, high_dbn) if beats_Nx2 is None else beats_Nx2,
+            num_samples,
+        ),
     )
-    return {
-        "low": low,
-        "mid": mid_condition(probabilities_Tx3, num_samples),
-        "high": high,
-        "low+phase": np.concatenate([low, phase_features(high)], -1),
-    }

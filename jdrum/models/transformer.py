@@ -5,10 +5,8 @@ token grid, and predicts drum codes (N, L). Its parts:
 
 * beat conditioner (§4.4): `low` (N, L, 50) tracker embeddings → Dense(50→D); `mid` (N, L)
   0/1 beat peaks → Embed(2, D); `high` (N, L) positions in the bar (values > 1 become 2) →
-  Embed(3, D); `none` → no conditioning. Beyond the paper, `low+phase` (N, L, 50 + 9) appends
-  the beat-phase features of `jdrum.beat.conditions.phase_features` to the low embedding. The
-  result c (N, L, D) is added to the encoder's input and output, and, shifted right by one
-  token, to the prior's input and output.
+  Embed(3, D); `none` → no conditioning. The result c (N, L, D) is added to the encoder's
+  input and output, and, shifted right by one token, to the prior's input and output.
 * conditions dropped (classifier-free guidance): `keep_beat` / `keep_drumless` (N,) masks
   zero c, or the encoder's output, of the examples where they are 0. Training drops them at
   random (`jdrum.trainers.lm`) so that the same model also predicts without them;
@@ -45,8 +43,7 @@ import numpy as np
 from jdrum.beat import conditions
 from jdrum.models import attention
 
-BEAT_KINDS = ("none", "low", "low+phase", "mid", "high")
-FEATURE_KINDS = ("low", "low+phase")  # beat conditions given as feature vectors (N, L, F)
+BEAT_KINDS = ("none", "low", "mid", "high")
 LN_EPS = 1e-5
 REMAT_POLICIES = {
     "none": None,
@@ -82,11 +79,11 @@ class LMConfig:
     prime_layers: int = 9
     attn_order: int = 8  # prior layer pattern: 8 (with cross-attention) or 2
     encoder: bool = True  # seq2seq (drumless encoder) or decoder-only
-    beat: str = "low"  # "none", "low", "low+phase", "mid" or "high"
+    beat: str = "low"  # "none", "low", "mid" or "high"
     # The high level's DBN (`jdrum.beat.conditions.HIGH_DBNS`): "madmom" (madmom's defaults,
     # which find beats on drumless audio) or "reference" (REFERENCE §4.3, threshold 0.65).
     high_dbn: str = "madmom"
-    beat_features: int = 50  # width of the low-level beat embedding (without phase features)
+    beat_features: int = 50  # width of the low-level beat embedding
     attn_mult: float = 0.25  # attention width = width · attn_mult
     mlp_mult: float = 1.0  # MLP hidden width = width · mlp_mult
     emb_dropout: float = 0.2  # prior embeddings (element, position and position-table drops)
@@ -108,12 +105,6 @@ class LMConfig:
             raise ValueError(f"n_ctx {self.n_ctx} is not a multiple of block_len {self.block_len}")
         if attention.CROSS in _pattern(self.attn_order) and not self.encoder:
             raise ValueError("attn_order 8 has cross-attention layers; it needs encoder=True")
-
-    @property
-    def beat_width(self) -> int:
-        """Features per token of a `low` or `low+phase` beat condition."""
-        phase = conditions.PHASE_FEATURES if self.beat == "low+phase" else 0
-        return self.beat_features + phase
 
     @property
     def attn_width(self) -> int:
@@ -139,8 +130,8 @@ class LMConfig:
         key; drumless is None without an encoder, beat None without a beat condition."""
         drum = jnp.zeros((1, self.n_ctx), jnp.int32)
         beat = None
-        if self.beat in FEATURE_KINDS:
-            beat = jnp.zeros((1, self.n_ctx, self.beat_width), jnp.float32)
+        if self.beat == "low":
+            beat = jnp.zeros((1, self.n_ctx, self.beat_features), jnp.float32)
         elif self.beat != "none":
             beat = drum
         return drum, drum if self.encoder else None, beat
@@ -355,7 +346,7 @@ class DrumLM(nn.Module):
         c = self.config
         emb_std, pos_std = c.linear_std, 0.01 * c.init_scale
         normal = nn.initializers.normal
-        if c.beat in FEATURE_KINDS:
+        if c.beat == "low":
             self.beat_proj = nn.Dense(
                 c.width, kernel_init=normal(0.02), bias_init=nn.initializers.zeros
             )
@@ -390,8 +381,8 @@ class DrumLM(nn.Module):
     def condition(self, beat, length: int, keep_beat=None):
         """(N, L, D) float32 beat conditioning c, or None for `beat="none"`.
 
-        `beat`: low (N, L, 50) or low+phase (N, L, 59) float, mid (N, L) 0/1, high (N, L)
-        positions in the bar. `keep_beat`: (N,) or None; c is 0 where it is 0.
+        `beat`: low (N, L, 50) float, mid (N, L) 0/1, high (N, L) positions in the bar.
+        `keep_beat`: (N,) or None; c is 0 where it is 0.
         """
         kind = self.config.beat
         if kind == "none":
@@ -400,7 +391,7 @@ class DrumLM(nn.Module):
             raise ValueError(f"this LM is conditioned on {kind}-level beats; got none")
         if beat.shape[1] != length:
             raise ValueError(f"beat conditions have {beat.shape[1]} tokens, codes have {length}")
-        if kind in FEATURE_KINDS:
+        if kind == "low":
             c = self.beat_proj(jnp.asarray(beat, jnp.float32))
         else:
             labels = jnp.asarray(beat).astype(jnp.int32)
@@ -512,11 +503,9 @@ def param_count(config: LMConfig) -> int:
     """Parameters of `DrumLM(config)` (from shapes only)."""
     model = DrumLM(config)
     tokens = jax.ShapeDtypeStruct((1, config.n_ctx), jnp.int32)
-    features = jax.ShapeDtypeStruct((1, config.n_ctx, config.beat_width), jnp.float32)
     beat = {
         "none": None,
-        "low": features,
-        "low+phase": features,
+        "low": jax.ShapeDtypeStruct((1, config.n_ctx, config.beat_features), jnp.float32),
         "mid": tokens,
         "high": tokens,
     }[config.beat]

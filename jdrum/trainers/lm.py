@@ -54,17 +54,12 @@ def token_run(config, workdir: str) -> str:
 
 def batch_of(record: dict, beat: str, high_dbn: str = "madmom") -> dict:
     """A token record as model inputs: drum, drumless and (if used) beat arrays (the high
-    level decoded by the DBN `high_dbn`, `conditions.HIGH_DBNS`). `low+phase` is float32
-    (L, 59): the record's low level, then `conditions.phase_features` of its high level."""
+    level decoded by the DBN `high_dbn`, `conditions.HIGH_DBNS`)."""
     out = {
         "drum": np.asarray(record["drum_codes"], np.int32),
         "drumless": np.asarray(record["drumless_codes"], np.int32),
     }
-    if beat == "low+phase":
-        high = record[conditions.token_field("high", high_dbn)]
-        phase = conditions.phase_features(high)
-        out["beat"] = np.concatenate([np.asarray(record["beat_low"], np.float32), phase], -1)
-    elif beat != "none":
+    if beat != "none":
         field = conditions.token_field(beat, high_dbn)
         out["beat"] = np.asarray(record[field], np.float32 if beat == "low" else np.int32)
     return out
