@@ -9,9 +9,20 @@ adds to every train record the drumless codes of N timbre augmentations of its d
 (`jdrum.augment`), for LMs trained with `--config.data.augment=P`: the train split then takes
 N + 2 encoder calls per batch instead of 2, plus the augmentation on the host. Without it the
 records are those of earlier versions, bit for bit.
+
+    python -m jdrum.tokenize --run runs/NAME --dataset synthstems/demo --tracker run:tracker
+
+`--tracker NAME` ("madmom", "run:DIR", "da2:FILE"; a relative path is relative to the run
+directory) computes the beat conditions with that tracker on every clip's drumless stem instead
+of taking the tracker outputs stored in the clip records, and writes `runs/NAME/tracker.json`
+naming it, so that sampling conditions the LM with the tracker it was trained with. Without
+`--tracker`, a run with a `tracker.json` is tokenized with the tracker it names (else the
+stored outputs are used, as before); a `--tracker` other than that one is refused.
 """
 
 from __future__ import annotations
+
+import sys
 
 from absl import app, flags
 
@@ -27,6 +38,13 @@ _AUGMENT = flags.DEFINE_integer(
     "augment", 0, "Augmented drumless views per train record (0: none).", lower_bound=0
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the augmentations.")
+_TRACKER = flags.DEFINE_string(
+    "tracker",
+    None,
+    "Tracker run on the drumless stems for the beat conditions, then named in the run's "
+    "tracker.json: madmom, run:DIR or da2:FILE (relative to --run). Default: the one "
+    "tracker.json names, else the clip records' stored outputs.",
+)
 
 
 def main(argv):
@@ -35,14 +53,18 @@ def main(argv):
     if not _RUN.value or not _DATASET.value:
         raise app.UsageError("--run and --dataset are required")
     console.quiet_libraries()
-    counts = tokenizer.tokenize(
-        _RUN.value,
-        _DATASET.value,
-        _DATA_DIR.value,
-        _BATCH.value,
-        augment=_AUGMENT.value,
-        seed=_SEED.value,
-    )
+    try:
+        counts = tokenizer.tokenize(
+            _RUN.value,
+            _DATASET.value,
+            _DATA_DIR.value,
+            _BATCH.value,
+            augment=_AUGMENT.value,
+            seed=_SEED.value,
+            tracker=_TRACKER.value,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"jdrum.tokenize: {error}")
     print(f"{tokens.token_dir(_RUN.value, _DATASET.value)}: {counts}")
 
 

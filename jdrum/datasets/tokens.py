@@ -8,7 +8,11 @@ the REFERENCE §4.3 DBN, for LMs with `high_dbn="reference"`) and the clip's ids
 reads them back. Train records of a tokenization with `augment=N` also hold
 `drumless_codes_augmented` (N, tokens): the drumless codes of N random timbre augmentations of
 the clip's drumless stem (`jdrum.augment`), which the LM trainer swaps in with probability
-`config.data.augment`. `info.json` (`write_info`) records the dataset, the record counts and N.
+`config.data.augment`. The beat conditions come from the clip record's stored tracker outputs
+(`beat_embedding`, `beat_activation`, `beats`), which a tokenization with a tracker
+(`python -m jdrum.tokenize --tracker NAME`) replaces by that tracker's on the drumless stem
+before `token_record`. `info.json` (`write_info`) records the dataset, the record counts, N and
+that tracker, if any.
 The command line is `python -m jdrum.tokenize`.
 """
 
@@ -94,10 +98,16 @@ def write_records(run: str, dataset: str, split: str, items) -> int:
     return count
 
 
-def write_info(run: str, dataset: str, counts: dict[str, int], augment: int = 0) -> None:
+def write_info(
+    run: str, dataset: str, counts: dict[str, int], augment: int = 0, tracker: str | None = None
+) -> None:
     """`info.json` beside the splits: written last, so its presence means a complete set.
-    `augment`: augmented drumless views per train record (0: none)."""
+    `augment`: augmented drumless views per train record (0: none); `tracker`: the tracker
+    whose outputs the beat conditions are (a "tracker" field; None: none, the clip records'
+    stored outputs)."""
     info = {"dataset": dataset, "records": counts, "augment": augment}
+    if tracker is not None:
+        info["tracker"] = tracker
     with open(os.path.join(token_dir(run, dataset), "info.json"), "w") as f:
         json.dump(info, f, indent=2)
 
