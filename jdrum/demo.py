@@ -7,12 +7,17 @@
 2. writes `<workdir>/stems/*.wav` (drums, drumless and mix of the `--num_songs` shortest
    held-out songs, default 1) and `<workdir>/mels.png` (their log-mel spectrograms with the
    true beats, downbeats bold);
-3. trains the two tiny VQ-VAEs (`<workdir>/vqvae_drums`, `<workdir>/vqvae_drumless`) and
-   tokenizes the training set (`<workdir>/tokens/`);
+3. trains the two tiny VQ-VAEs (`<workdir>/vqvae_drums`, `<workdir>/vqvae_drumless`) and the
+   beat tracker that conditions the LMs (`<workdir>/tracker_drumless`: the paper's non-drum
+   tracker, madmom's network fine-tuned on the drumless stems for `TRACKER_STEPS` steps, named
+   in `<workdir>/tracker.json`), and tokenizes the training set with it (`<workdir>/tokens/`).
+   madmom's own network, trained on full mixes, hears bossa, funk and halftime drumless stems
+   from ~150 BPM up at half tempo, and an LM conditioned on it plays at half tempo there;
 4. trains two tiny LMs that differ in one thing, the beat: seq2seq + low-level beat
-   (`<workdir>/lm`) and seq2seq without beat (`<workdir>/lm_seq2seq_nobeat`).
-   The two VQ-VAEs, and then the two LMs, train side by side in `--jobs` processes (default
-   2 where there are 2 cores: each trainer keeps ~1.2 of them busy; on 2 cores the pair
+   (`<workdir>/lm`) and seq2seq without beat (`<workdir>/lm_seq2seq_nobeat`), each with its
+   conditions dropped at random (`LM_DROPS`), so that `--guidance` works on them.
+   The VQ-VAEs and the tracker, and then the two LMs, train side by side in `--jobs` processes
+   (default 2 where there are 2 cores: each trainer keeps ~1.2 of them busy; on 2 cores a pair
    takes ~0.7 of the time of one after the other); their progress bars take turns on one line.
 5. samples drums for the held-out songs of step 2, whole, with both LMs
    (`<workdir>/samples/<lm>/`, each with report.html);
@@ -42,14 +47,19 @@ import numpy as np
 from absl import app, flags
 
 from configs import lm as lm_configs
-from configs import vqvae_drumless, vqvae_drums
+from configs import tracker_drumless, vqvae_drumless, vqvae_drums
 from jdrum import audio, console, data, parallel
 from jdrum.datasets import tokens
 from jdrum.inference import evaluation, songs, tokenizer
-from jdrum.trainers import lm, vqvae
+from jdrum.trainers import beat_tracker, lm, vqvae
 
 # Demo LMs: (directory in the workdir, configs/lm.py variant); they differ only in the beat.
 LMS = (("lm", "seq2seq_low"), ("lm_seq2seq_nobeat", "seq2seq_nobeat"))
+# Classifier-free guidance: the probabilities of dropping the beat, the drumless input, or both
+# (config.train.drop_*); they cost nothing at guidance 1 (README, "--guidance").
+LM_DROPS = {"drop_beat": 0.1, "drop_drumless": 0.1, "drop_both": 0.1}
+TRACKER_DIR = "tracker_drumless"  # the LMs' conditioning tracker, in the workdir
+TRACKER_STEPS = 300  # from madmom's weights: validation beat F1 0.99 on the drumless stems
 VOCODER = "griffin-lim"  # how the demo's samples become audio (see the module docstring)
 EVAL_DATASET = "synthstems/eval"
 
@@ -124,23 +134,28 @@ def main(argv):
     print(f"Wrote {len(written)} stems of {len(held_out)} held-out songs to {stems_dir}/")
     print(f"Wrote mel spectrograms with beat lines to {plot_path}")
 
-    stems = ("drums", "drumless")
-    print(f"Training the tiny {' and '.join(stems)} VQ-VAEs in {_WORKDIR.value}/vqvae_* ...")
+    stages = ("drums", "drumless", TRACKER_DIR)
+    print(
+        f"Training the tiny drums and drumless VQ-VAEs and the drumless beat tracker in "
+        f"{_WORKDIR.value}/ ..."
+    )
     train = functools.partial(
-        train_vqvae,
+        train_stage,
         run_dir=_WORKDIR.value,
         dataset=_DATASET.value,
         data_dir=_DATA_DIR.value,
         verbose=console.verbose_requested(),
     )
-    for stem, line in zip(stems, _jobs(train, stems), strict=True):
-        print(f"  {stem} validation: {line}")
+    for stage, line in zip(stages, _jobs(train, stages), strict=True):
+        print(f"  {stage} validation: {line}")
     token_dir = tokens.token_dir(_WORKDIR.value, _DATASET.value)
     if os.path.exists(os.path.join(token_dir, "info.json")):
         print(f"Token records already in {token_dir}")
     else:
-        counts = tokenizer.tokenize(_WORKDIR.value, _DATASET.value, _DATA_DIR.value)
-        print(f"Wrote token records to {token_dir} {counts}")
+        counts = tokenizer.tokenize(
+            _WORKDIR.value, _DATASET.value, _DATA_DIR.value, tracker=f"run:{TRACKER_DIR}"
+        )
+        print(f"Wrote token records (beats by {TRACKER_DIR}) to {token_dir} {counts}")
 
     print(f"Training the tiny LMs {', '.join(v for _, v in LMS)} in {_WORKDIR.value}/ ...")
     train = functools.partial(
@@ -208,6 +223,24 @@ def _jobs(fn, items) -> list[str]:
     return list(parallel.process_map(fn, items, num_workers=min(_JOBS.value, len(items))))
 
 
+def train_stage(stage: str, **kwargs) -> str:
+    """`train_tracker` for `TRACKER_DIR`, else `train_vqvae` of that stem."""
+    return train_tracker(**kwargs) if stage == TRACKER_DIR else train_vqvae(stage, **kwargs)
+
+
+def train_tracker(*, run_dir: str, dataset: str, data_dir: str, verbose: bool) -> str:
+    """Trains (or resumes) the demo's drumless beat tracker; its validation line (see
+    `train_vqvae`)."""
+    console.quiet_libraries(verbose=verbose)
+    config = tracker_drumless.get_config("tiny")
+    config.data.dataset, config.data.data_dir = dataset, data_dir
+    config.model.init = "madmom"
+    config.train.num_steps = config.train.checkpoint_every = TRACKER_STEPS
+    state = beat_tracker.train_and_evaluate(config, os.path.join(run_dir, TRACKER_DIR))
+    result = beat_tracker.evaluate(state.params, beat_tracker.make_model(config), config)
+    return f"loss {result['loss']:.3f}, beat F1 {result.get('beat_f1', float('nan')):.3f}"
+
+
 def train_vqvae(stem: str, *, run_dir: str, dataset: str, data_dir: str, verbose: bool) -> str:
     """Trains (or resumes) the tiny `stem` VQ-VAE of the demo; its validation line. Runs in a
     `--jobs` process, so it takes every value as an argument (no flags)."""
@@ -229,6 +262,7 @@ def train_lm(spec: tuple[str, str], *, run_dir: str, dataset: str, verbose: bool
     name, variant = spec
     config = lm_configs.get_config(variant, "tiny")
     config.data.tokens, config.data.dataset = run_dir, dataset
+    config.train.update(LM_DROPS)
     state = lm.train_and_evaluate(config, os.path.join(run_dir, name))
     result = lm.evaluate(state, lm.make_model(config), config, run_dir)
     unigram = lm.unigram_bits(config, run_dir)
