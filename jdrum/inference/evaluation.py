@@ -392,7 +392,7 @@ def evaluate_runs(
 
     Returns:
       What evaluation.json holds: the settings ("dataset", "split", "data_dir", "unit",
-      "num_songs", "num_takes", "seed", "tracker", "vocoder", "sampling", "sweep",
+      "num_songs", "num_takes", "seed", "tracker", "vocoder", "overrides", "sweep",
       "reference": "true beats" or "drumless beats"), "metrics" (the column names) and "rows"
       ({label: {"kind", "run_dir", "lm", "sampling" (runs: the settings used), "num_songs",
       "summary": {metric: {"mean", "low", "high", "std", "count"}}, "songs"}}, the runs first,
