@@ -164,8 +164,8 @@ class Pipeline:
         Raises:
           ValueError: a bad value, or guidance for an LM trained without dropped conditions.
         """
-        base = self.sampling.__dict__ | {k: v for k, v in overrides.items() if v is not None}
-        config = sampling.SamplingConfig(**base)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        config = dataclasses.replace(self.sampling, **given)
         self._check_guidance(config)
         return config
 
