@@ -59,8 +59,9 @@ DEFAULT_SPECTROGRAM = SpectrogramConfig()
 def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, allow_silent: bool = False):
     """Reads an audio file as mono float32 at `sample_rate`.
 
-    wav (16/24/32-bit integer or float), flac, ogg and mp3 at any rate and channel count are read;
-    channels are averaged and the signal resampled. If the absolute peak exceeds 1 the signal is
+    wav (16/24/32-bit integer or float), flac, ogg and mp3 (libsndfile), and m4a/AAC and the other
+    formats FFmpeg decodes (PyAV), at any rate and channel count are read; channels are averaged
+    and the signal resampled. If the absolute peak exceeds 1 the signal is
     divided by its peak (REFERENCE §1.1), otherwise its level is kept.
 
     Args:
@@ -83,7 +84,10 @@ def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, allow_silent: 
         data, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         reason = getattr(error, "error_string", None) or str(error).splitlines()[0]
-        raise AudioError(f"{path}: not a readable audio file ({reason})") from None
+        decoded = _decode_with_ffmpeg(path)  # m4a/AAC and what else libsndfile cannot read
+        if decoded is None:
+            raise AudioError(f"{path}: not a readable audio file ({reason})") from None
+        data, file_rate = decoded
     if data.size == 0:
         raise AudioError(f"{path}: contains no samples")
     if not np.isfinite(data).all():
@@ -97,6 +101,32 @@ def load(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, allow_silent: 
     if peak > 1.0:
         audio = audio / peak
     return audio.astype(np.float32, copy=False)
+
+
+def _decode_with_ffmpeg(path: str) -> tuple[np.ndarray, int] | None:
+    """((n, channels) float32, rate) of the first audio stream of a file that FFmpeg's
+    decoders (PyAV) read, or None where they do not (or PyAV is not installed)."""
+    try:
+        import av  # PyAV: FFmpeg's demuxers and decoders, in its wheels
+    except ImportError:
+        return None
+    try:
+        with av.open(path) as container:
+            if not container.streams.audio:
+                return None
+            stream = container.streams.audio[0]
+            planar = av.AudioResampler(format="fltp")  # float32, (channels, n) per frame
+            chunks = [
+                out.to_ndarray()
+                for frame in container.decode(stream)
+                for out in planar.resample(frame)
+            ]  # fmt: skip
+            rate = stream.codec_context.sample_rate
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    if not chunks or not rate:
+        return None
+    return np.ascontiguousarray(np.concatenate(chunks, axis=1).T, np.float32), int(rate)
 
 
 def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:

@@ -61,6 +61,31 @@ def test_load_lossy_formats(tmp_path, ext):
     np.testing.assert_allclose(np.sqrt(np.mean(y**2)), np.sqrt(np.mean(x**2)), rtol=0.1)
 
 
+def test_load_m4a_through_ffmpeg(tmp_path):
+    av = pytest.importorskip("av")
+    x = _tone(seconds=1.0, rate=48_000)  # AAC in an MP4 container, stereo at 48 kHz
+    path = tmp_path / "tone.m4a"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=48_000, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(np.stack([x, x]), format="fltp", layout="stereo")
+        frame.sample_rate = 48_000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    y = audio.load(path)
+    assert y.dtype == np.float32
+    assert abs(len(y) - SR) < 0.06 * SR
+    assert abs(_dominant_freq(y) - 1000.0) < 5.0
+    np.testing.assert_allclose(np.sqrt(np.mean(y**2)), np.sqrt(np.mean(x**2)), rtol=0.1)
+
+
+def test_a_file_neither_libsndfile_nor_ffmpeg_reads_is_one_line(tmp_path):
+    path = tmp_path / "song.m4a"
+    path.write_bytes(b"\x00\x00\x00\x18ftypM4A " + b"garbage" * 50)
+    with pytest.raises(audio.AudioError, match=r"song.m4a: not a readable audio file \(") as error:
+        audio.load(path)
+    assert "\n" not in str(error.value)
+
+
 @pytest.mark.parametrize("rate", [8_000, 16_000, 22_050, 32_000, 48_000, 96_000])
 def test_load_resamples_any_rate(tmp_path, rate):
     x = _tone(seconds=0.5, rate=rate, freq=440.0)
