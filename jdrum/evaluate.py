@@ -5,7 +5,7 @@ the ceiling, round-trip and floor rows and 95 % bootstrap intervals over songs.
         --dataset synthstems/eval [--split test] [--data_dir data/tfds] [--unit song] \
         [--max_songs 0 [--shortest]] [--num_takes 1] [--seed 0] [--tracker madmom] \
         [--vocoder auto] [--temperature T] [--top_p P] [--guidance W]
-        [--sweep NAME=V,V,...] [--output DIR] [--verbosity 0]
+        [--sweep NAME=V,V,...] [--prime_bars 0] [--output DIR] [--verbosity 0]
 
 A `--run` is a run directory (`vqvae_drums/`, `vqvae_drumless/`, the LM, optional `vocoder/`)
 as `DIR`, using `DIR/lm` (`--lm`), or `DIR:LMSUBDIR`, using `DIR/LMSUBDIR`, so that the LMs of
@@ -17,7 +17,12 @@ kind), griffin-lim. `--temperature`, `--top_p` and `--guidance` (classifier-free
 LM must be trained with dropped conditions) override every run's sampling settings;
 `--sweep guidance=1,1.5,2,3` (or temperature, top_p, top_k, overlap) gives every run one row per
 value. With `--num_takes` >= 2 a table of the takes' diversity (token disagreement, Fréchet
-distance between takes) and sampling seconds per take is added.
+distance between takes) and sampling seconds per take is added. `--prime_bars N` measures
+priming ("continue my groove"): every run gets a twin row "<run> primed N bars" whose takes are
+primed with each song's real drums up to its (N + 1)-th true downbeat (same songs, seeds and
+settings), every row (ceiling, round trips and floors too) is scored only after that prime, and
+a "Priming" block gives each run's TrackEmb-MSE, per-song Fréchet and B-F1 unprimed and primed
+with the paired per-song difference; it needs a dataset with true downbeats.
 What is measured and how: `jdrum.inference.evaluation`. Files:
 `--output`/evaluation.json and evaluation.csv (default: the first run's directory).
 """
@@ -57,6 +62,12 @@ _GUIDANCE = flags.DEFINE_float("guidance", None, "Guidance weight W >= 0; defaul
 _SWEEP = flags.DEFINE_string(
     "sweep", None, "NAME=V,V,...: one row per run and value of a sampling setting."
 )
+_PRIME_BARS = flags.DEFINE_integer(
+    "prime_bars",
+    0,
+    "N > 0: a twin of every run primed with each song's first N bars of real drums (to its "
+    "(N+1)-th true downbeat), and every row scored only after them; 0: no priming.",
+)
 _OUTPUT = flags.DEFINE_string("output", None, "Folder of evaluation.{json,csv}; default: 1st run.")
 flags.mark_flags_as_required(["run", "dataset"])
 INTEGERS = ("top_k", "overlap")  # the integer sampling settings
@@ -95,6 +106,7 @@ def main(argv):
             vocoder=_VOCODER.value,
             overrides={k: v for k, v in overrides.items() if v is not None},
             sweep=sweep,
+            prime_bars=_PRIME_BARS.value,
         )
     except evaluation.EvaluationError as error:
         sys.exit(f"jdrum.evaluate: {error}")

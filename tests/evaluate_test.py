@@ -2,10 +2,12 @@
 the table and the errors."""
 
 import csv
+import dataclasses
 import glob
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -119,6 +121,19 @@ def test_every_metric_of_every_row_over_the_songs(evaluated):
             assert row["frechet"]["low"] <= row["frechet"]["high"]
             assert row["frechet"]["count"] == NUM_SONGS
     assert rows[labels[0]]["frechet"]["mean"] > 0.0
+    # The Fréchet distance per song: a song's takes against its own real drums (the floor:
+    # another song's), on every row; 0 for the real drums. Unprimed, the whole song is scored.
+    for label, row in rows.items():
+        assert row["summary"]["song_frechet"]["count"] == NUM_SONGS, label
+        assert row["prime_bars"] == 0 and row["summary"]["song_frechet"]["mean"] == pytest.approx(
+            np.mean([song["song_frechet"] for song in row["songs"]])
+        )
+        assert all(song["scored_from"] == 0.0 for song in row["songs"]), label
+    assert all(s["song_frechet"] == pytest.approx(0, abs=1e-6) for s in rows["real drums"]["songs"])
+    for label in (*labels, f"{labels[0]} vs another song"):
+        assert all(song["song_frechet"] > 0.01 for song in rows[label]["songs"]), label
+    assert result["prime_bars"] == 0 and result["priming"] == {}
+    assert result["scored_seconds"] == pytest.approx(result["seconds"])
     # The ceiling is the real drums against themselves on Table 1; they follow the true beats.
     real = rows["real drums"]["summary"]
     assert real["trackemb_mse"]["mean"] == 0.0 and real["drums_beat_f1"]["mean"] == 1.0
@@ -161,10 +176,24 @@ def test_tables_have_a_line_per_row_and_a_column_per_metric(evaluated):
             assert f"{stats['mean']:.3f} [{stats['low']:.2f}, {stats['high']:.2f}]" in line
     assert takes.startswith("Takes of one song")
     assert rhythm.startswith("Rhythm against the true beats")
-    # The Fréchet distance: a line per run, ceiling and round trip (none for the floors).
+    # The Fréchet distances: per song on every row, pooled on all but the floors.
+    lines = frechet.splitlines()
+    assert lines[0].startswith("Fréchet distance to the real drums")
+    assert (
+        evaluation.TITLES["song_frechet"] in lines[1] and evaluation.TITLES["frechet"] in lines[1]
+    )
     for label, row in result["rows"].items():
-        lines = [line for line in frechet.splitlines() if line.startswith(f"  {label}: ")]
-        assert len(lines) == (0 if row["kind"] == "floor" else 1), label
+        (line,) = [line for line in lines if line.startswith(label + "  ")]
+        assert _cell(row["summary"]["song_frechet"]) in line
+        if row["kind"] == "floor":
+            assert line.count("[") == 1 and line.split()[-1] == "-"
+        else:
+            assert line.endswith(_cell(row["frechet"]))
+    assert "Priming" not in table
+
+
+def _cell(stats):
+    return f"{stats['mean']:.3f} [{stats['low']:.2f}, {stats['high']:.2f}]"
 
 
 def test_frechet_distance_of_known_gaussians():
@@ -204,13 +233,14 @@ def test_json_and_csv_files(evaluated):
     expected = ["row", "kind", "run_dir", "lm", "songs", "takes"]
     names = evaluation.METRIC_NAMES + evaluation.TAKE_NAMES
     expected += [f"{n}_{s}" for n in names for s in ("mean", "low", "high", "std")]
+    expected += ["song_frechet_mean", "song_frechet_low", "song_frechet_high", "song_frechet_std"]
     expected += ["frechet_mean", "frechet_low", "frechet_high"]
     assert list(lines[0]) == expected
     assert [line["row"] for line in lines] == list(result["rows"])
     for line in lines:
         summary = result["rows"][line["row"]]["summary"]
         assert int(line["songs"]) == NUM_SONGS
-        for name in evaluation.METRIC_NAMES:
+        for name in evaluation.METRIC_NAMES + evaluation.SONG_NAMES:
             for stat in ("mean", "low", "high"):
                 assert float(line[f"{name}_{stat}"]) == pytest.approx(summary[name][stat])
 
@@ -297,3 +327,177 @@ def test_missing_datasets_and_splits_are_clear_errors(built, tmp_path):
 def test_song_seeds():
     seeds = {evaluation.song_seed(0, i) for i in range(100)} | {evaluation.song_seed(1, 0)}
     assert len(seeds) == 101 and evaluation.song_seed(0, 7) == evaluation.song_seed(0, 7)
+
+
+PRIME_BARS = 1
+PRIME_TAKES = 1  # one take: the quicker test
+
+
+@pytest.fixture(scope="module")
+def primed(built, tmp_path_factory):
+    """(result, run, calls) of one evaluation of `lm` primed with each song's first bar, every
+    `take_metrics` call recorded as (take, reference)."""
+    data_dir, run = built
+    calls, take_metrics = [], evaluation.take_metrics
+
+    def spy(take, reference):
+        calls.append((take, reference))
+        return take_metrics(take, reference)
+
+    with mock.patch.object(evaluation, "take_metrics", side_effect=spy):
+        result = evaluation.evaluate_runs(
+            [run], tiny_run.DATASET, "test", data_dir, max_songs=NUM_SONGS, num_takes=PRIME_TAKES,
+            prime_bars=PRIME_BARS, output_dir=str(tmp_path_factory.mktemp("primed")),
+            verbose=False,
+        )  # fmt: skip
+    return result, run, calls
+
+
+def _prime_ends(data_dir):
+    """Per song: (prime end token, first frame after it) of a one-bar prime from 0 s: the
+    song's whole tokens before its second true downbeat, and the frame (100/s) at or after
+    their end."""
+    songs = data.songs(evaluation.open_split(tiny_run.DATASET, "test", data_dir), NUM_SONGS)
+    out = []
+    for song in songs:
+        downbeats = song.true_beats[song.true_beats[:, 1] == 1, 0]
+        end = round(downbeats[PRIME_BARS] * audio.SAMPLE_RATE) // 1024
+        out.append((song, end, math.ceil(round(end * 1024 * 100 / audio.SAMPLE_RATE, 9))))
+    return out
+
+
+def test_primed_twins_are_scored_after_the_prime(built, primed, evaluated):
+    """`prime_bars`: a twin row per run, primed with each song's first bar of real drums from
+    0 s, and every row of the evaluation scored from the first frame after that prime."""
+    result, run, calls = primed
+    rows = result["rows"]
+    twin = f"{run} primed 1 bar"
+    trips = [f"{run}: {mel} + Griffin-Lim" for mel in ("real mel", "drum VQ-VAE")]
+    floors = [f"{run} vs another song", f"{twin} vs another song"]
+    assert list(rows) == [run, twin, "real drums", *trips, *floors]
+    assert [row["kind"] for row in rows.values()] == ["run", "run", "ceiling", TRIP, TRIP] + [
+        "floor"
+    ] * 2
+    assert [row["prime_bars"] for row in rows.values()] == [0, 1, 0, 0, 0, 0, 1]
+    assert rows[twin]["sampling"] == rows[run]["sampling"] and result["prime_bars"] == 1
+    ends = _prime_ends(built[0])
+    for label, row in rows.items():
+        for entry, (song, end, first) in zip(row["songs"], ends, strict=True):
+            assert entry["song_id"] == song.song_id
+            assert entry["scored_from"] == pytest.approx(first / 100), label
+            assert entry.get("primed_tokens") == ([0, end] if label == twin else None), label
+            assert math.isfinite(entry["beat_f1"]) and math.isfinite(entry["song_frechet"])
+    assert result["scored_seconds"] == pytest.approx(
+        sum(song.seconds - first / 100 for song, _, first in ends)
+    )
+    assert "scored after the first 1 bar of each song" in result["table"].splitlines()[0]
+    # Every metric of every row saw only the part after the prime: the stems from the first
+    # frame on (their samples too), and the true beats after it with shifted times.
+    scored = {len(song.drums) - first * 441: (song, first) for song, _, first in ends}
+    assert len(calls) == NUM_SONGS * (2 * PRIME_TAKES + 1 + 2) + NUM_SONGS * 2 * PRIME_TAKES
+    for take, reference in calls:
+        for stem in (take, reference.drums):  # a floor's take and reference: different songs
+            song, first = scored[len(stem.audio)]
+            assert (
+                len(stem.embedding)
+                == len(stem.probabilities)
+                == math.ceil(len(song.drums) / 441) - first
+            )
+        song, first = scored[len(reference.drums.audio)]
+        beats = song.true_beats[song.true_beats[:, 0] >= first / 100]
+        np.testing.assert_allclose(reference.beats, beats - [first / 100, 0])
+        assert np.all(take.beats[:, 0] >= 0)
+    # The ceiling on that part: still the real drums against themselves, but not the values of
+    # the whole song.
+    real = rows["real drums"]
+    assert real["summary"]["trackemb_mse"]["mean"] == 0.0
+    assert real["summary"]["onset_f1"]["mean"] == 1.0
+    assert all(s["song_frechet"] == pytest.approx(0, abs=1e-6) for s in real["songs"])
+    whole = evaluated[0]["rows"]["real drums"]["songs"]
+    assert [s["song_id"] for s in whole] == [s["song_id"] for s in real["songs"]]
+    for part, song in zip(real["songs"], whole, strict=True):
+        assert part["act_entropy"] != pytest.approx(song["act_entropy"], rel=1e-6)
+    assert all(s["song_frechet"] > 0.01 for s in rows[twin]["songs"] + rows[run]["songs"])
+
+
+def test_priming_compares_each_run_with_its_twin(primed):
+    result, run, _ = primed
+    rows = result["rows"]
+    twin = f"{run} primed 1 bar"
+    assert list(result["priming"]) == [run] and result["priming"][run]["primed"] == twin
+    for name, lower in evaluation.PRIMING_NAMES.items():
+        stats = result["priming"][run][name]
+        before = np.array([s[name] for s in rows[run]["songs"]])
+        after = np.array([s[name] for s in rows[twin]["songs"]])
+        assert stats["unprimed"]["mean"] == pytest.approx(rows[run]["summary"][name]["mean"])
+        assert stats["primed"]["mean"] == pytest.approx(rows[twin]["summary"][name]["mean"])
+        assert stats["difference"]["mean"] == pytest.approx(np.mean(after - before))
+        change = stats["difference"]
+        assert change["low"] <= change["mean"] <= change["high"]
+        assert stats["better"] == np.sum(after < before if lower else after > before)
+        assert stats["count"] == NUM_SONGS
+    block = result["table"].split("\n\n")[-1].splitlines()
+    assert block[0].startswith("Priming: each run against its twin primed with the first 1 bar")
+    lines = [line for line in block if line.startswith(run + "  ")]
+    assert len(lines) == len(evaluation.PRIMING_NAMES)
+    for line, name in zip(lines, evaluation.PRIMING_NAMES, strict=True):
+        stats = result["priming"][run][name]
+        assert evaluation.TITLES[name] in line
+        assert line.endswith(f"{stats['better']}/{NUM_SONGS}")
+        assert f"{stats['difference']['mean']:+.4f}" in line
+    with open(result["files"]["json"]) as f:
+        saved = json.load(f)
+    assert saved["prime_bars"] == 1
+    assert saved["priming"] == json.loads(json.dumps(result["priming"]))
+
+
+def test_scoring_from_a_frame_on():
+    """`Tracked.after` / `Reference.after`: the frames, samples and beats from a frame on, the
+    beat times shifted by it on both sides."""
+    rng = np.random.default_rng(0)
+    stem = evaluation.Tracked(
+        rng.standard_normal(1000 * 441), rng.standard_normal((1000, 50)),
+        rng.random((1000, 3)), np.array([[0.5, 1], [1.99, 4], [2.0, 2], [3.25, 1]]),
+    )  # fmt: skip
+    part = stem.after(200)
+    np.testing.assert_array_equal(part.audio, stem.audio[200 * 441 :])
+    np.testing.assert_array_equal(part.embedding, stem.embedding[200:])
+    np.testing.assert_array_equal(part.probabilities, stem.probabilities[200:])
+    np.testing.assert_allclose(part.beats, [[0.0, 2], [1.25, 1]])
+    reference = evaluation.Reference(np.array([[1.0, 1], [2.5, 2]]), stem).after(200)
+    np.testing.assert_allclose(reference.beats, [[0.5, 2]])
+    assert len(reference.drums.embedding) == 800
+    assert stem.after(0).beats.shape == (4, 2) and stem.after(1000).beats.shape == (0, 2)
+
+
+def test_priming_needs_true_downbeats(built):
+    """A dataset without true downbeats, or a song with too few, is a one-line error before
+    anything is sampled, also from the command line."""
+    data_dir, run = built
+    load_songs = evaluation.load_songs
+
+    def without_beats(*args):
+        return [dataclasses.replace(s, true_beats=np.zeros((0, 2))) for s in load_songs(*args)]
+
+    with mock.patch.object(evaluation, "load_songs", side_effect=without_beats):
+        with pytest.raises(evaluation.EvaluationError) as error:
+            evaluation.evaluate_runs([run], tiny_run.DATASET, "test", data_dir, prime_bars=1)
+    assert str(error.value) == (
+        "prime_bars needs the true beats and downbeats of every song; synthstems/tiny test has "
+        "songs without them"
+    )
+    with pytest.raises(evaluation.EvaluationError) as error:
+        evaluation.evaluate_runs([run], tiny_run.DATASET, "test", data_dir, prime_bars=50)
+    assert "\n" not in str(error.value)
+    assert re.fullmatch(
+        r"synthstems-\d+ has \d+ true downbeats, prime_bars 50 needs 51", str(error.value)
+    )
+    with pytest.raises(evaluation.EvaluationError, match="prime_bars >= 0"):
+        evaluation.evaluate_runs([run], tiny_run.DATASET, "test", data_dir, prime_bars=-1)
+    # The command line's --prime_bars reaches evaluate_runs.
+    command = [sys.executable, "-m", "jdrum.evaluate", f"--run={run}", f"--data_dir={data_dir}",
+               f"--dataset={tiny_run.DATASET}", "--max_songs=2", "--prime_bars=50"]  # fmt: skip
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=root)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"jdrum.evaluate: {error.value}"

@@ -50,17 +50,37 @@ Sampling settings: every run samples with its LM run's `config.sampling`, overri
 gives every run one row per value of one `SamplingConfig` field, labelled "<run> guidance=2",
 all on the same songs and seeds.
 
-And one measure of a whole row, not of a song: `frechet`, the Fréchet distance between Gaussians
-fitted to the evaluation tracker's frame embeddings (50 dimensions, 100 frames/s) of every take
-of the row, pooled over songs, and to those of the same songs' real drums (0 for the real drums
-themselves), with a 95 % bootstrap interval over songs (`frechet_summary`). It says how far the
-generated drums sit from real ones as a population, where the per-song measures compare a take
-with the one real drum part of its song. It has no floor row (another song's real drums are the
-same pool).
+Fréchet distances between Gaussians fitted to the evaluation tracker's frame embeddings (50
+dimensions, 100 frames/s; `frechet_distance`), two of them:
+
+* `song_frechet`, per song: all of a song's takes' frames against that song's real drums' frames
+  (0 for the real drums themselves; the floor: against the other song's real drums), averaged
+  over songs with the usual interval. It says how close the takes sit to *their* song's drums
+  as a distribution, so a row whose takes all play one groove of the song scores well;
+* `frechet`, a measure of a whole row, not of a song: every take of the row, pooled over songs,
+  against the same songs' real drums pooled (0 for the real drums), with a 95 % bootstrap
+  interval over songs (`frechet_summary`). It says how far the generated drums sit from real
+  ones as a population; takes pulled towards one groove per song shrink the pooled spread and
+  can move it away even when every song gets closer (see priming). It has no floor row
+  (another song's real drums are the same pool).
+
+Priming ("continue my groove", `prime_bars` N > 0): every sampled row gets a twin row "<label>
+primed N bars", sampled with the same songs, seeds and settings and `Pipeline.accompany(...,
+prime=..., prime_at=0)`, the prime being the song's real drums up to its (N + 1)-th true
+downbeat (`song_prime`; the dataset needs true beats with downbeats). Then every row of the
+evaluation (runs, twins, ceiling, round trips, floors) is scored only from the first tracker
+frame after the prime's last token (the same frame for every row of a song, `scored_from` in
+each song's entry, in s): the tracker and the DBN still see the whole song, and `Tracked.after`
+/ `Reference.after` drop the frames, samples and beats before that frame and shift the beat
+times of both sides by it; the takes' token disagreement counts the tokens after the prime.
+A "Priming" block compares each run with its twin on TrackEmb-MSE, song Fréchet and B-F1: the
+means, the per-song difference primed − unprimed with a 95 % paired bootstrap interval, and the
+songs where the twin is better (`priming_comparison`).
 
 Tables give the mean over songs with a 95 % bootstrap interval (`metrics.summarise`).
-evaluation.json holds the settings, every row's summary and its per-song values; evaluation.csv
-one line per row with the mean, the interval and the std of every metric.
+evaluation.json holds the settings, every row's summary and its per-song values (and the
+priming comparison); evaluation.csv one line per row with the mean, the interval and the std of
+every metric.
 """
 
 from __future__ import annotations
@@ -77,7 +97,7 @@ import scipy.linalg
 import tqdm
 
 from jdrum import audio, data, runs, sound
-from jdrum.beat import dbn, metrics
+from jdrum.beat import conditions, dbn, metrics
 from jdrum.inference import pipeline, sampling
 
 DEFAULT_LM = "lm"
@@ -102,9 +122,14 @@ TITLES = {
     "token_disagreement": "token disagreement",
     "take_frechet": "Fréchet between takes",
     "seconds_per_take": "s per take",
+    "song_frechet": "Fréchet to its song ↓",
+    "frechet": "Fréchet, pooled ↓",
 }
 TAKE_NAMES = ("token_disagreement", "take_frechet", "seconds_per_take")
 METRIC_NAMES = metrics.METRIC_NAMES + sound.SOUND_NAMES
+SONG_NAMES = ("song_frechet",)  # per song, of all its takes together (`song_values`)
+# The priming comparison (`priming_comparison`): name, whether lower is better.
+PRIMING_NAMES = {"trackemb_mse": True, "song_frechet": True, "beat_f1": False}
 CEILING, ROUND_TRIP, FLOOR = "ceiling", "round trip", "floor"
 
 
@@ -222,6 +247,25 @@ class Tracked:
             beats,
         )
 
+    def after(self, first_frame: int) -> Tracked:
+        """From frame `first_frame` onward (and its samples), as if the stem started there:
+        the beats at or after it, their times shifted by it (`beats_after`)."""
+        samples = first_frame * audio.SAMPLE_RATE // dbn.FPS
+        return Tracked(
+            self.audio[samples:],
+            self.embedding[first_frame:],
+            self.probabilities[first_frame:],
+            beats_after(self.beats, first_frame),
+        )
+
+
+def beats_after(beats_Nx2: np.ndarray, first_frame: int) -> np.ndarray:
+    """(m, 2) the beats at or after frame `first_frame` (100 frames/s), times shifted back by
+    `first_frame` / 100 s (positions in the bar kept)."""
+    beats = np.asarray(beats_Nx2, np.float64).reshape(-1, 2)
+    start = first_frame / dbn.FPS
+    return (beats[beats[:, 0] >= start] - [start, 0.0]).reshape(-1, 2)
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Reference:
@@ -233,6 +277,10 @@ class Reference:
     def cut(self, num_frames: int) -> Reference:
         beats = self.beats[self.beats[:, 0] < num_frames / dbn.FPS]
         return Reference(beats, self.drums.cut(num_frames))
+
+    def after(self, first_frame: int) -> Reference:
+        """From frame `first_frame` onward, both the beats and the drums (`Tracked.after`)."""
+        return Reference(beats_after(self.beats, first_frame), self.drums.after(first_frame))
 
 
 def take_metrics(take: Tracked, reference: Reference) -> dict[str, float]:
@@ -268,10 +316,43 @@ def take_values(codes_KxS: np.ndarray, takes: list[Tracked], sampling_seconds: f
 
 
 def song_values(takes: list[Tracked], reference: Reference) -> dict:
-    """A song's entry in a row: the mean over its takes of every metric, and the takes'."""
+    """A song's entry in a row: the mean over its takes of every metric, `song_frechet` (all
+    the takes' tracker frames against the reference's real drums', not cut to the shorter),
+    and the takes' metrics."""
     values = [take_metrics(take, reference) for take in takes]
     means = {name: float(np.mean([v[name] for v in values])) for name in METRIC_NAMES}
-    return {**means, "takes": values}
+    frames = np.concatenate([take.embedding for take in takes])
+    song_frechet = frechet_distance(frames, reference.drums.embedding)
+    return {**means, "song_frechet": song_frechet, "takes": values}
+
+
+def song_prime(song: data.Song, bars: int) -> tuple[np.ndarray, int, int]:
+    """(prime, end token, first scored frame): the song's real drums up to its (`bars` + 1)-th
+    true downbeat (the first `bars` bars and any pickup before them), the end of the tokens it
+    fixes from 0 s (`pipeline.prime_tokens`), and the first tracker frame (100 frames/s) after
+    them, where the song is scored from.
+
+    Raises:
+      EvaluationError: (naming the song) fewer than `bars` + 1 true downbeats, a silent prime,
+        or nothing left to sample after it.
+    """
+    downbeats = song.true_beats[np.rint(song.true_beats[:, 1]) == 1, 0]
+    if len(downbeats) <= bars:
+        raise EvaluationError(
+            f"{song.song_id} has {len(downbeats)} true downbeats, prime_bars {bars} needs "
+            f"{bars + 1}"
+        )
+    prime = song.drums[: int(round(downbeats[bars] * audio.SAMPLE_RATE))]
+    try:
+        _, end = pipeline.prime_tokens(len(song.drums), len(prime), 0.0)
+    except ValueError as error:
+        raise EvaluationError(f"{song.song_id}: {error}") from None
+    if not np.any(prime):
+        raise EvaluationError(f"{song.song_id}: its first {bars} bars of drums are silent")
+    if end >= conditions.num_tokens(len(song.drums)):
+        raise EvaluationError(f"{song.song_id}: nothing is left after its first {bars} bars")
+    first_frame = -(-end * conditions.TOKEN_HOP * dbn.FPS // audio.SAMPLE_RATE)  # ceil
+    return prime, end, first_frame
 
 
 @dataclasses.dataclass
@@ -285,14 +366,17 @@ class Row:
     songs: list[dict] = dataclasses.field(default_factory=list)
     frames: list[np.ndarray] = dataclasses.field(default_factory=list, repr=False)  # per song
     frechet: dict | None = None  # `frechet_summary` against the real drums' frames
+    prime_bars: int = 0  # the bars of real drums its takes were primed with (0: none)
 
     def to_json(self) -> dict:
-        names = [*METRIC_NAMES, *(n for n in TAKE_NAMES if self.songs and n in self.songs[0])]
+        extra = (*SONG_NAMES, *TAKE_NAMES)
+        names = [*METRIC_NAMES, *(n for n in extra if self.songs and n in self.songs[0])]
         summary = {name: metrics.summarise(song[name] for song in self.songs) for name in names}
         return {
             "kind": self.kind,
             "run_dir": self.run_dir,
             "lm": self.lm,
+            "prime_bars": self.prime_bars,
             "num_songs": len(self.songs),
             "summary": summary,
             "frechet": self.frechet,
@@ -348,6 +432,29 @@ def frechet_summary(frames: list[np.ndarray], real: list[np.ndarray]) -> dict[st
     }
 
 
+def priming_comparison(unprimed: list[dict], primed: list[dict]) -> dict:
+    """{name: {"unprimed", "primed", "difference": `metrics.summarise` dicts, "better",
+    "count"}} for every name of `PRIMING_NAMES`, from a run's and its primed twin's song
+    entries (the same songs in order): the difference is primed − unprimed per song, its
+    interval a paired bootstrap over songs; "better" counts the songs where the twin is better
+    (lower, or higher for B-F1)."""
+    if [s["song_id"] for s in unprimed] != [s["song_id"] for s in primed] or not primed:
+        raise ValueError("a run and its primed twin need the same songs")
+    out = {}
+    for name, lower in PRIMING_NAMES.items():
+        before = np.array([song[name] for song in unprimed], np.float64)
+        after = np.array([song[name] for song in primed], np.float64)
+        change = after - before
+        out[name] = {
+            "unprimed": metrics.summarise(before),
+            "primed": metrics.summarise(after),
+            "difference": metrics.summarise(change),
+            "better": int(np.sum(change < 0 if lower else change > 0)),
+            "count": len(change),
+        }
+    return out
+
+
 def evaluate_runs(
     run_specs: list[str],
     dataset: str,
@@ -365,6 +472,7 @@ def evaluate_runs(
     vocoder: str = "auto",
     overrides: dict | None = None,
     sweep: tuple[str, list] | None = None,
+    prime_bars: int = 0,
     verbose: bool = True,
 ) -> dict:
     """Evaluates runs on the songs of a dataset split and writes evaluation.{json,csv}.
@@ -388,26 +496,35 @@ def evaluate_runs(
       overrides: `SamplingConfig` fields overriding every run's `config.sampling`.
       sweep: (a `SamplingConfig` field, its values): every run gets one row per value (None:
         one row per run).
+      prime_bars: N > 0: every sampled row gets a twin "<label> primed N bars" primed with the
+        song's first N bars of real drums (`song_prime`), and every row is scored only after
+        them (module docstring); needs true beats with downbeats.
       verbose: show a progress bar over the songs and print the table.
 
     Returns:
       What evaluation.json holds: the settings ("dataset", "split", "data_dir", "unit",
-      "num_songs", "num_takes", "seed", "tracker", "vocoder", "overrides", "sweep",
-      "reference": "true beats" or "drumless beats"), "metrics" (the column names) and "rows"
-      ({label: {"kind", "run_dir", "lm", "sampling" (runs: the settings used), "num_songs",
-      "summary": {metric: {"mean", "low", "high", "std", "count"}}, "songs"}}, the runs first,
-      then the ceiling, round trips and floors); plus "table" (the printed text) and "files"
-      ({"json", "csv"} paths).
+      "num_songs", "seconds", "scored_seconds" (after the primes), "num_takes", "seed",
+      "tracker", "vocoder", "overrides", "sweep", "prime_bars", "reference": "true beats" or
+      "drumless beats"), "metrics" (the column names of the per-take metrics) and "rows"
+      ({label: {"kind", "run_dir", "lm", "prime_bars", "sampling" (runs: the settings used),
+      "num_songs", "summary": {metric: {"mean", "low", "high", "std", "count"}}, "frechet",
+      "songs"}}, the runs (each followed by its primed twin) first, then the ceiling, round
+      trips and floors; a song's entry has "scored_from" (s), and a twin's its "primed_tokens"),
+      "priming" ({run label: {"primed": twin label, **`priming_comparison`}}; {} without
+      priming); plus "table" (the printed text) and "files" ({"json", "csv"} paths).
 
     Raises:
       EvaluationError: a missing or incomplete run, a missing dataset or split, no songs, bad
-        counts, or bad sampling settings (e.g. guidance for an LM trained without dropped
-        conditions).
+        counts, bad sampling settings (e.g. guidance for an LM trained without dropped
+        conditions), or priming without true downbeats or with a song too short for it.
     """
     if not run_specs:
         raise EvaluationError("no runs to evaluate")
-    if max_songs < 0 or num_takes < 1:
-        raise EvaluationError(f"need max_songs >= 0 and num_takes >= 1: {max_songs}, {num_takes}")
+    if max_songs < 0 or num_takes < 1 or prime_bars < 0:
+        raise EvaluationError(
+            f"need max_songs >= 0, num_takes >= 1 and prime_bars >= 0: {max_songs}, {num_takes}, "
+            f"{prime_bars}"
+        )
     specs = [parse_run(run, lm) for run in run_specs]
     labels = [spec.label for spec in specs]
     if len(set(labels)) != len(labels):
@@ -415,6 +532,20 @@ def evaluate_runs(
     songs = load_songs(open_split(dataset, split, data_dir), unit, max_songs, shortest)
     if not songs:
         raise EvaluationError(f"{dataset} {split} has no songs")
+    has_true_beats = all(len(song.true_beats) for song in songs)
+    # Per song: the prime (None without priming), its end token and the first frame every row
+    # is scored from.
+    primes, end_tokens, first_frames = [None] * len(songs), [0] * len(songs), [0] * len(songs)
+    if prime_bars:
+        if not has_true_beats or not any(np.any(s.true_beats[:, 1] == 1) for s in songs):
+            raise EvaluationError(
+                f"prime_bars needs the true beats and downbeats of every song; {dataset} {split}"
+                " has songs without them"
+            )
+        primes, end_tokens, first_frames = zip(
+            *(song_prime(s, prime_bars) for s in songs), strict=True
+        )
+    primed_name = f"primed {_bars(prime_bars)}"
     output_dir = os.fspath(output_dir if output_dir is not None else specs[0].run_dir)
     swept, settings = sweep or ("", [None])
     fields = [f.name for f in dataclasses.fields(sampling.SamplingConfig)]
@@ -437,28 +568,38 @@ def evaluate_runs(
         ]
     except (FileNotFoundError, TypeError, ValueError) as error:
         raise EvaluationError(str(error)) from None
-    has_true_beats = all(len(song.true_beats) for song in songs)
+    # With priming each row is followed by its twin: (label, spec, pipe, settings, primed).
+    sampled = [
+        (f"{label} {primed_name}" if primed else label, spec, pipe, config, primed)
+        for label, spec, pipe, config in sampled
+        for primed in ((False, True) if prime_bars else (False,))
+    ]
     # The round trips of each run directory, through its first pipe: the real mel and the drum
     # VQ-VAE's reconstruction, each vocoded by Griffin-Lim and, if the pipe has one, by its
     # neural vocoder (every stage on its own and the whole chain).
     round_trips = {}  # label: (run_dir, pipe, through the VQ-VAE, vocoder)
     for spec, pipe in zip(specs, pipes, strict=True):
         for vqvae in (False, True):
-            for vocoder in dict.fromkeys(("griffin-lim", pipe.vocoder)):
+            for stage in dict.fromkeys(("griffin-lim", pipe.vocoder)):  # not `vocoder`
                 mel = "drum VQ-VAE" if vqvae else "real mel"
-                label = f"{spec.run_dir}: {mel} + {pipeline.VOCODER_NAMES[vocoder]}"
-                round_trips.setdefault(label, (spec.run_dir, pipe, vqvae, vocoder))
-    rows = {label: Row(label, "run", spec.run_dir, spec.lm) for label, spec, *_ in sampled}
+                label = f"{spec.run_dir}: {mel} + {pipeline.VOCODER_NAMES[stage]}"
+                round_trips.setdefault(label, (spec.run_dir, pipe, vqvae, stage))
+    rows = {
+        label: Row(label, "run", spec.run_dir, spec.lm, prime_bars=prime_bars if primed else 0)
+        for label, spec, _, _, primed in sampled
+    }
     rows["real drums"] = Row("real drums", CEILING)
     for label, (run_dir, *_) in round_trips.items():
         rows[label] = Row(label, ROUND_TRIP, run_dir)
-    floors = {label: Row(f"{label} vs another song", FLOOR, spec.run_dir, spec.lm)
-              for label, spec, *_ in sampled}  # fmt: skip
+    floors = {label: Row(f"{label} vs another song", FLOOR, spec.run_dir, spec.lm,
+                         prime_bars=prime_bars if primed else 0)
+              for label, spec, _, _, primed in sampled}  # fmt: skip
 
     if num_takes > 1:  # compile each row's programs before `seconds_per_take` is measured
         noise = np.random.default_rng(0).normal(0.0, 0.1, audio.SAMPLE_RATE).astype(np.float32)
-        for _, _, pipe, config in sampled:
-            pipe.accompany(noise, num_takes=num_takes, config=config, max_retries=0)
+        for _, _, pipe, config, primed in sampled:
+            prime = noise[: len(noise) // 2] if primed else None
+            pipe.accompany(noise, num_takes=num_takes, config=config, max_retries=0, prime=prime)
 
     # Every take of every run, the real drums, the round trips (and the drumless stem when
     # there are no true beats) of a song in one batch of the tracker.
@@ -467,8 +608,9 @@ def evaluate_runs(
     generated, references = [], []  # per song: {label: [Tracked per take]}, Reference
     bar = tqdm.tqdm(songs, desc="evaluating", unit="song", disable=not verbose)
     for position, song in enumerate(bar):
-        stems, codes, seconds = [], {}, {}
-        for label, _, pipe, config in sampled:
+        stems, codes, seconds, primed_tokens = [], {}, {}, {}
+        first = first_frames[position]
+        for label, _, pipe, config, primed in sampled:
             clock = {}
 
             def show(stage, done, total, label=label, clock=clock):
@@ -481,9 +623,13 @@ def evaluate_runs(
                 seed=song_seed(seed, position),
                 config=config,
                 progress=show,
+                prime=primes[position] if primed else None,
+                prime_at=0.0,
             )
             stems.extend(result.drums)
-            codes[label] = result.codes
+            codes[label] = result.codes[:, end_tokens[position] :]  # the tokens after the prime
+            if primed:
+                primed_tokens[label] = list(result.primed)
             seconds[label] = clock["vocoding"] - clock["sampling"]
         bar.set_postfix_str("round trip")
         stems.append(song.drums)
@@ -495,13 +641,20 @@ def evaluate_runs(
             stems.append(song.drumless)
         bar.set_postfix_str("tracking")
         embedding, probabilities = evaluator(np.stack(stems))
+        # Beats decoded over the whole song; every stem scored from the song's first frame.
         tracked = [
-            Tracked(x, e, p, dbn.decode(p))
+            Tracked(x, e, p, dbn.decode(p)).after(first)
             for x, e, p in zip(stems, embedding, probabilities, strict=True)
         ]
         real = tracked[len(sampled) * num_takes]
-        reference = Reference(song.true_beats if has_true_beats else tracked[-1].beats, real)
-        ids = {"position": position, "song_id": song.song_id, "seconds": song.seconds}
+        beats = beats_after(song.true_beats, first) if has_true_beats else tracked[-1].beats
+        reference = Reference(beats, real)
+        ids = {
+            "position": position,
+            "song_id": song.song_id,
+            "seconds": song.seconds,
+            "scored_from": first / dbn.FPS,
+        }
         takes = {
             label: tracked[r * num_takes : (r + 1) * num_takes]
             for r, (label, *_) in enumerate(sampled)
@@ -510,6 +663,8 @@ def evaluate_runs(
             values = song_values(run_takes, reference)
             if num_takes > 1:
                 values.update(take_values(codes[label], run_takes, seconds[label]))
+            if label in primed_tokens:
+                values["primed_tokens"] = primed_tokens[label]
             rows[label].songs.append({**ids, **values})
             rows[label].frames.append(np.concatenate([take.embedding for take in run_takes]))
         rows["real drums"].songs.append({**ids, **song_values([real], reference)})
@@ -530,7 +685,8 @@ def evaluate_runs(
                 values = song_values(generated[position][label], references[other])
                 row.songs.append(
                     {"position": position, "song_id": songs[position].song_id,
-                     "against": songs[other].song_id, **values}
+                     "against": songs[other].song_id,
+                     "scored_from": first_frames[position] / dbn.FPS, **values}
                 )  # fmt: skip
         rows.update({row.label: row for row in floors.values()})
 
@@ -542,18 +698,27 @@ def evaluate_runs(
         "shortest": shortest,
         "num_songs": len(songs),
         "seconds": float(sum(song.seconds for song in songs)),
+        "scored_seconds": float(
+            sum(s.seconds - f / dbn.FPS for s, f in zip(songs, first_frames, strict=True))
+        ),
         "num_takes": num_takes,
         "seed": seed,
         "tracker": tracker,
         "vocoder": vocoder,
         "overrides": overrides or {},
         "sweep": None if sweep is None else [swept, list(settings)],
+        "prime_bars": prime_bars,
         "reference": "true beats" if has_true_beats else "drumless beats",
         "metrics": list(METRIC_NAMES),
         "rows": {label: row.to_json() for label, row in rows.items()},
     }
-    for label, *_, config in sampled:
+    for label, _, _, config, _ in sampled:
         result["rows"][label]["sampling"] = dataclasses.asdict(config)
+    twins = zip(sampled[::2], sampled[1::2], strict=True) if prime_bars else []  # (run, twin)
+    result["priming"] = {
+        run: {"primed": twin, **priming_comparison(rows[run].songs, rows[twin].songs)}
+        for (run, *_), (twin, *_) in twins
+    }
     table = format_table(result)
     files = write_files(result, output_dir)
     if verbose:
@@ -562,36 +727,79 @@ def evaluate_runs(
     return {**result, "table": table, "files": files}
 
 
+def _bars(count: int) -> str:
+    return f"{count} bar{'' if count == 1 else 's'}"
+
+
 def _cell(stats: dict | None) -> str:
     if stats is None:
         return "-"
     return f"{stats['mean']:.3f} [{stats['low']:.2f}, {stats['high']:.2f}]"
 
 
+def _stats(row: dict, name: str) -> dict | None:
+    """A row's summary of a metric; "frechet": its pooled Fréchet distance."""
+    return row.get("frechet") if name == "frechet" else row["summary"].get(name)
+
+
 def _block(result: dict, title: str, names) -> list[str]:
     header = ["", *(TITLES[name] for name in names)]
     body = [
-        [label, *(_cell(row["summary"].get(name)) for name in names)]
+        [label, *(_cell(_stats(row, name)) for name in names)]
         for label, row in result["rows"].items()
     ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    return [title, *_aligned([header, *body])]
+
+
+def _aligned(lines: list[list[str]]) -> list[str]:
+    """Text columns: the first left-aligned, the others right-aligned; a rule after the first
+    line."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
 
     def line(cells):
         first = cells[0].ljust(widths[0])
         return "  ".join([first] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)])
 
-    return [title, line(header), line(["-" * w for w in widths]), *map(line, body)]
+    return [line(lines[0]), line(["-" * w for w in widths]), *map(line, lines[1:])]
+
+
+def _priming_block(result: dict) -> list[str]:
+    bars = _bars(result["prime_bars"])
+    lines = [["", "", "unprimed", "primed", "primed − unprimed", "better"]]
+    for label, comparison in result["priming"].items():
+        for name in PRIMING_NAMES:
+            stats = comparison[name]
+            change = stats["difference"]
+            lines.append([
+                label, TITLES[name], _cell(stats["unprimed"]), _cell(stats["primed"]),
+                f"{change['mean']:+.4f} [{change['low']:+.4f}, {change['high']:+.4f}]",
+                f"{stats['better']}/{stats['count']}",
+            ])  # fmt: skip
+    return [
+        f"Priming: each run against its twin primed with the first {bars} of the real drums, "
+        "per song; the difference with a paired bootstrap interval, the songs where it is better",
+        *_aligned(lines),
+    ]
 
 
 def format_table(result: dict) -> str:
     """The rows as text tables (rhythm; Table 1; sound; with several takes, the takes of one
-    song; the Fréchet distance), each cell the mean over songs (the Fréchet distance: over the
-    pooled songs) and its 95 % bootstrap interval."""
+    song; the Fréchet distances; with priming, each run against its primed twin), each cell
+    the mean over songs (the pooled Fréchet distance: over the pooled songs) and its 95 %
+    bootstrap interval."""
     unit = "songs" if result["unit"] == "song" else "clips"
+    bars = result.get("prime_bars", 0)
+    scored = (
+        f"; scored after the first {_bars(bars)} of each song (the prime): "
+        f"{result['scored_seconds'] / 60:.1f} min"
+        if bars
+        else ""
+    )
     lines = [
         f"{result['dataset']} {result['split']}: {result['num_songs']} {unit} "
         f"({result['seconds'] / 60:.1f} min), {result['num_takes']} take(s) each, tracker "
-        f"{result['tracker']}, beats by madmom's DBN; mean [95 % bootstrap interval over {unit}]",
+        f"{result['tracker']}, beats by madmom's DBN; mean [95 % bootstrap interval over {unit}]"
+        f"{scored}",
         "",
         *_block(result, f"Rhythm against the {result['reference']}", metrics.RHYTHM_NAMES),
         "",
@@ -604,12 +812,13 @@ def format_table(result: dict) -> str:
             if result["num_takes"] > 1
             else []
         ),
-        "Fréchet distance to the real drums: the tracker's frame embeddings, pooled over songs",
-        *[
-            f"  {label}: {_cell(row['frechet'])}"
-            for label, row in result["rows"].items()
-            if row.get("frechet") is not None
-        ],
+        *_block(
+            result,
+            "Fréchet distance to the real drums (tracker frame embeddings): per song, its takes "
+            "against its real drums; pooled over songs",
+            ("song_frechet", "frechet"),
+        ),
+        *(["", *_priming_block(result)] if result.get("priming") else []),
     ]
     return "\n".join(lines)
 
@@ -623,6 +832,7 @@ def write_files(result: dict, output_dir) -> dict[str, str]:
         json.dump(result, f, indent=1, default=_json_default)
     csv_path = os.path.join(output_dir, CSV_NAME)
     names = list(result["metrics"]) + (list(TAKE_NAMES) if result["num_takes"] > 1 else [])
+    names += SONG_NAMES  # beside the pooled Fréchet distance
     stats = ("mean", "low", "high", "std")
     with open(csv_path, "w", newline="") as f:
         writer = csv.writer(f)
