@@ -2,6 +2,7 @@
 #   make demo   install into .venv, then run the demo on the embedded synthetic data
 #   make test   install into .venv, then lint (ruff, import layers) and run the test suite
 #               (slow tests excluded)
+#   make app    install into .venv, then serve the web page on runs/demo (after make demo)
 # PYTHON picks the interpreter (3.11 or 3.12), e.g. `make test PYTHON=python3.12 VENV=.venv312`.
 
 PYTHON ?= python3.11
@@ -13,7 +14,7 @@ PYTEST_ARGS ?=
 # that module fixtures are built once; TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= 2
 
-.PHONY: install test test-slow lint format demo dataset clean
+.PHONY: install test test-slow lint format demo app dataset clean
 
 install: $(STAMP)
 
@@ -49,6 +50,11 @@ test-slow: install
 
 demo: install
 	$(PY) -m jdrum.demo --workdir runs/demo
+
+# APP_ARGS: more flags of jdrum.app, e.g. `make app APP_ARGS="--port 8000"`.
+APP_ARGS ?=
+app: install
+	$(PY) -m jdrum.app --run runs/demo $(APP_ARGS)
 
 dataset: install
 	$(PY) -m jdrum.build_dataset synthstems/default --data_dir data/tfds

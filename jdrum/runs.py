@@ -207,6 +207,20 @@ def has_vocoder(run_dir: str | os.PathLike | None) -> bool:
     return os.path.isdir(directory) and any(d.isdigit() for d in os.listdir(directory))
 
 
+def lm_names(run_dir: str | os.PathLike) -> list[str]:
+    """The LM folders of a run directory (a `config.json` with sampling settings and a
+    checkpoint), `LM_DIR` first, then by name."""
+    run_dir = os.fspath(run_dir)
+    names = []
+    for name in sorted(os.listdir(run_dir)) if os.path.isdir(run_dir) else []:
+        workdir = os.path.join(run_dir, name)
+        if latest_step(workdir) is None or not os.path.exists(os.path.join(workdir, "config.json")):
+            continue
+        if "sampling" in read_config(workdir):
+            names.append(name)
+    return sorted(names, key=lambda name: (name != LM_DIR, name))
+
+
 def latest_step(workdir: str | os.PathLike) -> int | None:
     """The newest checkpoint step of a stage folder (None: none yet)."""
     directory = checkpoint_dir(workdir)

@@ -105,7 +105,15 @@ def image_width(seconds: float) -> int:
     return int(min(MAX_WIDTH_PX, max(MIN_WIDTH_PX, seconds * PX_PER_SECOND)))
 
 
-def plot_mel(x_L: np.ndarray, beats_Nx2, title: str, path: str, color: str = "white") -> None:
+def plot_mel(
+    x_L: np.ndarray,
+    beats_Nx2,
+    title: str,
+    path: str,
+    color: str = "white",
+    other_beats_Nx2=None,
+    other_color: str = "cyan",
+) -> None:
     """Writes a PNG of the log-mel of `x_L` with beat lines (downbeats, position 1, bold).
 
     Args:
@@ -114,6 +122,9 @@ def plot_mel(x_L: np.ndarray, beats_Nx2, title: str, path: str, color: str = "wh
       title: the plot title (plain text; not parsed as TeX).
       path: the PNG to write.
       color: colour of the beat lines.
+      other_beats_Nx2: a second set of beats (e.g. the input's under a take's): then
+        `beats_Nx2` are drawn over the upper half of the image and these, in `other_color`,
+        over the lower half.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -136,10 +147,17 @@ def plot_mel(x_L: np.ndarray, beats_Nx2, title: str, path: str, color: str = "wh
         vmax=vmax,
         interpolation="nearest",
     )
-    beats = np.asarray(beats_Nx2 if beats_Nx2 is not None else [], np.float64).reshape(-1, 2)
-    for time_s, position in beats:
-        bold = round(position) == 1
-        ax.axvline(time_s, color=color, lw=2.0 if bold else 0.6, alpha=0.9 if bold else 0.7)
+    halves = [(beats_Nx2, color, (0.0, 1.0))]
+    if other_beats_Nx2 is not None:
+        halves = [(beats_Nx2, color, (0.5, 1.0)), (other_beats_Nx2, other_color, (0.0, 0.5))]
+    for lines, line_color, (low, high) in halves:
+        beats = np.asarray(lines if lines is not None else [], np.float64).reshape(-1, 2)
+        for time_s, position in beats:
+            bold = round(position) == 1
+            ax.axvline(
+                time_s, low, high, color=line_color, lw=2.0 if bold else 0.6,
+                alpha=0.9 if bold else 0.7,
+            )  # fmt: skip
     ax.set_xlim(0, seconds)
     ax.set_title(title, fontsize=9, usetex=False, parse_math=False)
     ax.set_xlabel("s", fontsize=8, labelpad=1)

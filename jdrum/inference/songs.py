@@ -111,18 +111,22 @@ def check_prime(prime_path, prime_L, prime_at: float, song_path, song_L) -> tupl
         raise audio.AudioError(f"{prime_path}: {error}") from None
 
 
-def process(pipe, path: pathlib.Path, output: pathlib.Path, settings: dict, bar) -> dict:
-    """Samples the takes of one input and writes its wavs; returns its summary entry."""
+def process(
+    pipe, path: pathlib.Path, output: pathlib.Path, settings: dict, progress=None, x=None
+) -> dict:
+    """Samples the takes of one input and writes its wavs; returns its summary entry.
+
+    `settings`: as `sample` keeps them (num_samples, seed, max_retries, sampling, prime,
+    prime_at, prime_audio). `progress(stage, done, total)` is called through the stages
+    (`Pipeline.accompany`'s, then "beats"); `x`: the input's samples if already read.
+    """
     entry = {"name": path.stem, "path": str(path), "takes": [], "error": None}
-    x = audio.load(path)
+    x = audio.load(path) if x is None else x
     entry["seconds"] = len(x) / audio.SAMPLE_RATE
     prime = settings.get("prime_audio")
     if prime is not None:
         check_prime(settings["prime"], prime, settings["prime_at"], path, x)
-
-    def progress(stage, done, total):
-        bar.set_postfix_str(f"{path.name}: {stage} {done}/{total}")
-
+    progress = progress or (lambda *args: None)
     result = pipe.accompany(
         x,
         num_takes=settings["num_samples"],
@@ -156,6 +160,27 @@ def process(pipe, path: pathlib.Path, output: pathlib.Path, settings: dict, bar)
     return entry
 
 
+def check_settings(settings: dict) -> None:
+    """Checks the settings of `sample` that need no model.
+
+    Raises:
+      ValueError: (one line) num_samples below 1, max_retries below 0, guidance below 0 or not
+        finite, prime_at without a prime or negative.
+    """
+    if settings.get("num_samples", 1) < 1:
+        raise ValueError(f"--num_samples must be at least 1, got {settings['num_samples']}")
+    if settings.get("max_retries", 2) < 0:
+        raise ValueError(f"--max_retries must be at least 0, got {settings['max_retries']}")
+    guidance = settings.get("guidance")
+    if guidance is not None and not 0 <= guidance < float("inf"):
+        raise ValueError(f"--guidance must be a number of at least 0 (1: none), got {guidance}")
+    prime_path, prime_at = settings.get("prime"), settings.get("prime_at")
+    if prime_at is not None and prime_path is None:
+        raise ValueError("--prime_at needs --prime")
+    if prime_at is not None and not prime_at >= 0:
+        raise ValueError(f"--prime_at must be at least 0 seconds, got {prime_at}")
+
+
 def sample(
     run: str, inputs: list[str], output: str, *, lm: str = "lm", vocoder: str = "auto", **settings
 ) -> dict:
@@ -171,18 +196,8 @@ def sample(
         negative, or a bad prime file (`audio.AudioError`, `load_prime`), all before anything is
         written.
     """
-    if settings.get("num_samples", 1) < 1:
-        raise ValueError(f"--num_samples must be at least 1, got {settings['num_samples']}")
-    if settings.get("max_retries", 2) < 0:
-        raise ValueError(f"--max_retries must be at least 0, got {settings['max_retries']}")
-    guidance = settings.get("guidance")
-    if guidance is not None and not 0 <= guidance < float("inf"):
-        raise ValueError(f"--guidance must be a number of at least 0 (1: none), got {guidance}")
+    check_settings(settings)
     prime_path, prime_at = settings.get("prime"), settings.get("prime_at")
-    if prime_at is not None and prime_path is None:
-        raise ValueError("--prime_at needs --prime")
-    if prime_at is not None and not prime_at >= 0:
-        raise ValueError(f"--prime_at must be at least 0 seconds, got {prime_at}")
     prime_audio = None if prime_path is None else load_prime(prime_path)
     pipe = pipeline.Pipeline(run, lm_dir=lm, vocoder=vocoder)
     settings = {"num_samples": 1, "seed": 0, "max_retries": 2, **settings}
@@ -213,8 +228,12 @@ def sample(
     start = time.perf_counter()
     with tqdm.tqdm(files, desc="inputs", unit="song") as bar:
         for path in bar:
+
+            def progress(stage, done, total, name=path.name):
+                bar.set_postfix_str(f"{name}: {stage} {done}/{total}")
+
             try:
-                entry = process(pipe, path, output_dir, settings, bar)
+                entry = process(pipe, path, output_dir, settings, progress)
             except (audio.AudioError, OSError, ValueError) as error:
                 message = str(error).splitlines()[0] if str(error) else type(error).__name__
                 tqdm.tqdm.write(f"jdrum.sample: skipped {path}: {message}")
