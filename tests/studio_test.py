@@ -98,6 +98,23 @@ def test_bad_settings_are_refused_before_sampling(desk, song, request_, message)
         desk.accompany(song, request_)
 
 
+def test_a_prime_is_kept_and_one_of_another_format_is_refused(desk, song, tmp_path):
+    drums = synth.make_song(3, synth.SynthConfig(min_seconds=6, max_seconds=6)).drums
+    prime = tmp_path / "groove.wav"
+    soundfile.write(prime, drums[: 2 * audio.SAMPLE_RATE], audio.SAMPLE_RATE)
+    result = desk.accompany(song, {"num_takes": 1, "prime_at": 1.0}, prime=prime)
+    start = round(audio.SAMPLE_RATE / 1024)
+    assert result["primed_tokens"] == [start, start + 2 * audio.SAMPLE_RATE // 1024]
+    assert result["settings"]["prime_at"] == 1.0
+    other = tmp_path / "groove48k.wav"
+    soundfile.write(other, drums[: 2 * 48_000], 48_000)
+    with pytest.raises(studio.StudioError, match="^groove48k.wav: has another sample rate") as e:
+        desk.accompany(song, {"num_takes": 1}, prime=other)
+    assert str(tmp_path) not in str(e.value) and "the song my song.wav" in str(e.value)
+    with pytest.raises(studio.StudioError, match="runs past the end of the song"):
+        desk.accompany(song, {"num_takes": 1, "prime_at": 4.0}, prime=prime)
+
+
 def test_a_cancelled_request_stops_and_leaves_no_folder(desk, song):
     cancel = threading.Event()
 

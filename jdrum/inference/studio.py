@@ -54,8 +54,13 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")[:60] or "song"
 
 
-def _one_line(error: Exception) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__
+def _one_line(error: Exception, names: dict | None = None) -> str:
+    """The error's first line, with the server's paths replaced by the names users gave
+    (`names`: {path: name})."""
+    line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    for path, name in (names or {}).items():
+        line = line.replace(os.fspath(path), name)
+    return line
 
 
 class Studio:
@@ -121,7 +126,7 @@ class Studio:
         try:
             x = audio.load(path)
         except audio.AudioError as error:
-            raise StudioError(_one_line(error).replace(str(path), name, 1)) from None
+            raise StudioError(_one_line(error, {path: name})) from None
         if len(x) > self.max_seconds * audio.SAMPLE_RATE:
             raise StudioError(
                 f"{name}: is {len(x) / audio.SAMPLE_RATE / 60:.1f} minutes long; {limit}"
@@ -155,7 +160,8 @@ class Studio:
                 settings["prime_at"] = float(prime_at or 0.0)
                 settings["prime_audio"] = songs.load_prime(prime)
         except (audio.AudioError, ValueError) as error:
-            raise StudioError(_one_line(error)) from None
+            names = {} if prime is None else {prime: pathlib.Path(prime).name}
+            raise StudioError(_one_line(error, names)) from None
         return {**settings, "lm": lm, "sampling": config}
 
     def accompany(
@@ -180,7 +186,8 @@ class Studio:
 
         Returns:
           The result: {"id", "name", "folder", "seconds", "elapsed", "lm", "settings",
-          "vocoder", "beats" (the input's), "takes": [{"take", "drums", "mix", "image" (absolute
+          "vocoder", "beats" (the input's), "primed_tokens" ([start, end) tokens kept from the
+          prime, or None), "takes": [{"take", "drums", "mix", "image" (absolute
           paths), "beats", "metrics", "silent", "keep": False}]}; also written as
           `result.json` in its folder.
 
@@ -201,22 +208,18 @@ class Studio:
 
         with self._lock:
             results = self.workdir / "results"  # a --workdir may hold earlier sessions' results
-            taken = (
-                [int(p.name.split("_")[0]) for p in results.glob("[0-9]*_*")]
-                if results.exists()
-                else []
-            )
+            names = os.listdir(results) if results.is_dir() else []
+            taken = [int(m[1]) for m in map(re.compile(r"(\d+)_").match, names) if m]
             self._count = max([self._count, *taken]) + 1
-            folder = (
-                self.workdir / "results" / f"{self._count:03d}_{_slug(pathlib.Path(name).stem)}"
-            )
+            folder = results / f"{self._count:03d}_{_slug(pathlib.Path(name).stem)}"
             folder.mkdir(parents=True)
             start = time.perf_counter()
             try:
                 entry = songs.process(pipe, pathlib.Path(song), folder, settings, stage, x=x)
             except audio.AudioError as error:  # the prime against this song
                 shutil.rmtree(folder)
-                raise StudioError(_one_line(error)) from None
+                names = {song: name, **({prime: pathlib.Path(prime).name} if prime else {})}
+                raise StudioError(_one_line(error, names)) from None
             except BaseException:  # cancelled or failed: no half-written result stays
                 shutil.rmtree(folder)
                 raise
@@ -252,6 +255,7 @@ class Studio:
                 **({"prime_at": settings["prime_at"]} if prime is not None else {}),
             },
             "beats": entry["beats"],
+            "primed_tokens": entry.get("primed_tokens"),
             "takes": entry["takes"],
         }
         with open(folder / "result.json", "w") as f:
