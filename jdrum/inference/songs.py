@@ -8,11 +8,14 @@ rate and channel count `jdrum.audio.load` reads. For each input and take k it wr
 (players, mel spectrograms with the input's and the drums' beats, per-take metrics). An input
 that cannot be read is reported and skipped; the others are still processed.
 
-Per-take metrics compare the beats tracked on the generated drums with the beats tracked on
-the input, both by the madmom tracker and madmom's default DBN over the whole song
-(`MEASURE_TRACKER`, `jdrum.beat.dbn.decode`): `beat_f1`, `downbeat_f1` (70 ms), `cmlt`,
-`amlt`, `tempo` / `tempo_octave` (median inter-beat interval within 4 %, the second also at
-x2 or x1/2; `jdrum.beat.metrics.rhythm_metrics`), plus the stem's level in dBFS.
+Per-take metrics compare the beats tracked on the generated drums (the madmom tracker,
+`MEASURE_TRACKER`) with the input's beats as the run's own tracker finds them (the one that
+conditions its LM, `tracker.json`: a drumless-trained tracker in runs/demo and the authors'
+runs, madmom where a run names none), both decoded by madmom's default DBN over the whole song
+(`jdrum.beat.dbn.decode`): `beat_f1`, `downbeat_f1` (70 ms), `cmlt`, `amlt`, `tempo` /
+`tempo_octave` (median inter-beat interval within 4 %, the second also at x2 or x1/2;
+`jdrum.beat.metrics.rhythm_metrics`), plus the stem's level in dBFS. madmom's tracker, trained
+on full mixes, often finds half the tempo of a fast drumless song; the drumless tracker does not.
 
 A prime (`prime=PATH`, `prime_at=SECONDS`) is drum audio whose drum codes every take keeps from
 that position (`pipeline.Pipeline.accompany`): the first bars someone played, a loop, or a drum
@@ -55,14 +58,13 @@ def input_files(paths: list[str]) -> list[pathlib.Path]:
     return files
 
 
-def tracked_beats(x_L, drums_KxL) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(the input's beats (n, 2), [each take's beats]): `MEASURE_TRACKER` on the input and the
-    takes in one batch, then madmom's default DBN (`dbn.decode`) on each."""
-    stems = np.concatenate([np.asarray(x_L, np.float32)[None], drums_KxL])
-    tracker = dataclasses.replace(runs.tracker(MEASURE_TRACKER), batch_size=len(stems))
-    _, probabilities = tracker(stems)
-    beats = [dbn.decode(p) for p in probabilities]
-    return beats[0], beats[1:]
+def tracked_beats(drums_KxL) -> list[np.ndarray]:
+    """[each take's beats (n, 2)]: `MEASURE_TRACKER` on the takes in one batch, then madmom's
+    default DBN (`dbn.decode`) on each."""
+    drums = np.asarray(drums_KxL, np.float32)
+    tracker = dataclasses.replace(runs.tracker(MEASURE_TRACKER), batch_size=len(drums))
+    _, probabilities = tracker(drums)
+    return [dbn.decode(p) for p in probabilities]
 
 
 def take_metrics(drums_L, beats_Nx2, input_beats_Nx2) -> dict:
@@ -140,7 +142,8 @@ def process(
     if result.primed is not None:
         entry["primed_tokens"] = list(result.primed)
     progress("beats", 0, 1)
-    input_beats, take_beats = tracked_beats(x, result.drums)
+    input_beats = result.beat["beats"]  # the run's tracker on the input, as the LM heard it
+    take_beats = tracked_beats(result.drums)
     entry["beats"] = input_beats.tolist()
     for k in range(len(result.drums)):
         names = {stem: f"{path.stem}_take{k}_{stem}.wav" for stem in ("drums", "mix")}
@@ -218,7 +221,10 @@ def sample(
             **settings,
             "sampling": base,
             "tracker": pipe.tracker_name,
-            "measured_by": f"{MEASURE_TRACKER} tracker, madmom's default DBN",
+            "measured_by": (
+                f"the input's beats: the run's tracker ({pipe.tracker_name}); the takes':"
+                f" the {MEASURE_TRACKER} tracker; both by madmom's default DBN"
+            ),
         },
         "vocoder": pipe.vocoder,
         "inputs": [],
