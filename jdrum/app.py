@@ -107,7 +107,11 @@ def build(studio: studio_lib.Studio):
     """The Gradio Blocks page over a loaded studio (module docstring)."""
     import gradio as gr
 
-    cancels: dict[str, threading.Event] = {}  # session: its running request's cancel event
+    # Cancel events per browser session, of its request waiting in the queue and of the one
+    # running ("Cancel" sets both). A page has one request at a time: Gradio ignores presses
+    # while its last is pending.
+    waiting: dict[str, threading.Event] = {}
+    running: dict[str, threading.Event] = {}
     lm_settings = {lm: studio.pipeline(lm).sampling for lm in studio.lms[:1]}
 
     def defaults(lm):
@@ -195,7 +199,7 @@ def build(studio: studio_lib.Studio):
                 kept = gr.File(label="Kept takes", file_count="multiple", interactive=False)
                 with gr.Accordion("This session's results", open=True):
                     earlier = gr.Dropdown(choices=[], label="Show an earlier result")
-                    table = gr.Markdown(history_table([]))
+                    table = gr.Markdown(history_table([]), elem_id="results")
         slot_outputs = [c for slot in slots for c in slot]
 
         def show(result) -> list:
@@ -232,10 +236,11 @@ def build(studio: studio_lib.Studio):
             unchanged = [results, gr.update(), gr.update(), gr.update(), gr.update()]
             if not song_path:
                 return [*unchanged, "Choose a song first.", *keep_all]
-            event = cancels.setdefault(request.session_hash, threading.Event())
+            session = request.session_hash
+            event = waiting.pop(session, None) or threading.Event()  # API calls skip `enqueue`
             if event.is_set():  # cancelled while it waited in the queue
-                cancels.pop(request.session_hash, None)
                 return [*unchanged, f"Cancelled: {os.path.basename(song_path)}.", *keep_all]
+            running[session] = event
 
             def report(stage, done, total):
                 low, high = PROGRESS[stage]
@@ -261,7 +266,7 @@ def build(studio: studio_lib.Studio):
             except studio_lib.Cancelled:
                 return [*unchanged, f"Cancelled: {name}.", *keep_all]
             finally:
-                cancels.pop(request.session_hash, None)
+                running.pop(session, None)
             results = [*results, result]
             count = len(result["takes"])
             done = (
@@ -273,15 +278,14 @@ def build(studio: studio_lib.Studio):
                 kept_files(results), done, *show(result),
             ]  # fmt: skip
 
-        def enqueue(request: gr.Request):  # before the request waits in the queue
-            cancels[request.session_hash] = threading.Event()
+        def enqueue(request: gr.Request):  # on the press, before the request is queued
+            waiting[request.session_hash] = threading.Event()
 
         def cancel(request: gr.Request):
-            event = cancels.get(request.session_hash)
-            if event is None:
-                return gr.update()
-            event.set()
-            return "Cancelling…"
+            events = [d.get(request.session_hash) for d in (waiting, running)]
+            for event in filter(None, events):
+                event.set()
+            return "Cancelling…" if any(events) else gr.update()
 
         def reopen(result_id, results):
             result = next((r for r in results if r["id"] == result_id), None)

@@ -29,6 +29,10 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 START_SECONDS = 240  # server start-up on a slow machine: imports, the run, the trackers
 REQUEST_SECONDS = 240
 UPLOAD_MB = 2  # the songs below are smaller (20 s of 16-bit mono: 1.8 MB)
+SETTINGS = {  # the API's arguments of "Make drums" but the song
+    "lm_name": "lm", "takes": 1, "temp": 1.0, "p": 0.9, "seed_value": 0, "weight": 1.0,
+    "prime_path": None, "prime_seconds": 0.0, "api_name": "/make",
+}  # fmt: skip
 
 
 def _need(condition: bool, why: str):
@@ -209,6 +213,30 @@ def test_a_musician_gets_two_takes_in_chromium(server, songs, tmp_path):
         # The app keeps serving, and the earlier takes stay on the page.
         assert _status(url) == 200
         assert "0:05" in driver.find_element(By.ID, "take1_drums").text
+
+        def idle(d):  # no request running or waiting: every status tracker hidden
+            trackers = d.find_elements(By.CSS_SELECTOR, "[data-testid=status-tracker]")
+            return all("hide" in (t.get_attribute("class") or "").split() for t in trackers)
+
+        # Cancelled while it waits in the queue behind another session's request: it never runs.
+        from gradio_client import Client, handle_file
+
+        other = Client(url, verbose=False).submit(
+            song_path=handle_file(str(songs / "twenty.wav")), **SETTINGS
+        )
+        while other.status().code.name not in ("PROCESSING", "PROGRESS"):
+            assert not other.done()
+            time.sleep(0.05)
+        driver.find_element(By.CSS_SELECTOR, "#song button[aria-label='Clear']").click()
+        upload(songs / "five.wav")
+        driver.find_element(By.ID, "go").click()
+        wait.until(lambda d: "queue" in d.find_element(By.TAG_NAME, "body").text)
+        driver.find_element(By.ID, "cancel").click()
+        assert not other.done()  # the page's request was still waiting when cancelled
+        other.result(timeout=REQUEST_SECONDS)
+        wait.until(lambda d: idle(d) and status() == "Cancelled: five.wav.")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#results tr")
+        assert len(rows) == 2 and "five.wav" in rows[1].text  # the header and the first result
     finally:
         driver.quit()
 
@@ -218,17 +246,13 @@ def test_a_second_request_waits_in_the_queue_and_a_request_can_be_cancelled(serv
     from gradio_client import Client, handle_file
 
     url, _, _ = server
-    settings = {
-        "lm_name": "lm", "takes": 1, "temp": 1.0, "p": 0.9, "seed_value": 0, "weight": 1.0,
-        "prime_path": None, "prime_seconds": 0.0, "api_name": "/make",
-    }  # fmt: skip
     first, second = Client(url, verbose=False), Client(url, verbose=False)
-    running = first.submit(song_path=handle_file(str(songs / "twenty.wav")), **settings)
+    running = first.submit(song_path=handle_file(str(songs / "twenty.wav")), **SETTINGS)
     deadline = time.monotonic() + REQUEST_SECONDS
     while running.status().code.name not in ("PROCESSING", "PROGRESS"):
         assert time.monotonic() < deadline and not running.done()
         time.sleep(0.05)
-    waiting = second.submit(song_path=handle_file(str(songs / "five.wav")), **settings)
+    waiting = second.submit(song_path=handle_file(str(songs / "five.wav")), **SETTINGS)
     seen = set()
     while not waiting.done():
         update = waiting.status()
