@@ -16,8 +16,9 @@ runs/demo.
 
 A bad, silent, too long or unsupported file gets a message on the page, and the app keeps
 serving. Requests run one at a time: a second waits in the queue and the page shows its place;
-"Cancel" stops a request between sampling windows. Models load once at start-up (other LMs
-of the run on first use), and the jit programs compile once per window length.
+"Cancel" stops a request between sampling windows, or before it starts. Models load once at
+start-up (other LMs of the run on first use), and the jit programs compile once per window
+length.
 
 For a local tool: it serves 127.0.0.1 unless `--host` says otherwise, limits uploads to
 `--max_upload_mb`, serves files only from its own folder (`--workdir`, by default a new
