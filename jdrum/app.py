@@ -37,6 +37,7 @@ import threading
 from absl import app, flags
 
 from jdrum import console
+from jdrum.inference import pipeline
 from jdrum.inference import studio as studio_lib
 
 DEFAULT_RUN = os.path.join("runs", "demo")
@@ -49,9 +50,7 @@ _WORKDIR = flags.DEFINE_string(
 )
 _MAX_MINUTES = flags.DEFINE_float("max_minutes", 10.0, "Longest song accepted, in minutes.")
 _MAX_UPLOAD_MB = flags.DEFINE_integer("max_upload_mb", 300, "Largest upload, in MiB.")
-_VOCODER = flags.DEFINE_enum(
-    "vocoder", "auto", ["auto", "hifigan", "vocos", "griffin-lim"], "As in jdrum.sample."
-)
+_VOCODER = flags.DEFINE_enum("vocoder", "auto", list(pipeline.VOCODERS), "As in jdrum.sample.")
 
 TITLE = "jdrum: drums for your song"
 PROGRESS = {  # stage: (fraction done when it starts, fraction when it ends)
@@ -113,12 +112,6 @@ def build(studio: studio_lib.Studio):
     # while its last is pending.
     waiting: dict[str, threading.Event] = {}
     running: dict[str, threading.Event] = {}
-    lm_settings = {lm: studio.pipeline(lm).sampling for lm in studio.lms[:1]}
-
-    def defaults(lm):
-        if lm not in lm_settings:
-            lm_settings[lm] = studio.pipeline(lm).sampling
-        return lm_settings[lm]
 
     def guidable(lm) -> bool:
         try:
@@ -127,7 +120,7 @@ def build(studio: studio_lib.Studio):
             return False
         return True
 
-    first = defaults(studio.default_lm)
+    first = studio.pipeline(studio.default_lm).sampling
     with gr.Blocks(title=TITLE, analytics_enabled=False) as page:
         history = gr.State([])
         shown = gr.State(None)  # the id of the result on show
@@ -302,7 +295,7 @@ def build(studio: studio_lib.Studio):
             return toggle
 
         def lm_changed(lm_name):
-            sampling = defaults(lm_name)
+            sampling = studio.pipeline(lm_name).sampling
             ok = guidable(lm_name)
             return (
                 gr.update(value=sampling.temperature),

@@ -113,6 +113,8 @@ def test_a_prime_is_kept_and_one_of_another_format_is_refused(desk, song, tmp_pa
     assert str(tmp_path) not in str(e.value) and "the song my song.wav" in str(e.value)
     with pytest.raises(studio.StudioError, match="runs past the end of the song"):
         desk.accompany(song, {"num_takes": 1, "prime_at": 4.0}, prime=prime)
+    with pytest.raises(studio.StudioError, match="prime_at must be at least 0 seconds"):
+        desk.accompany(song, {"num_takes": 1, "prime_at": -1.0}, prime=prime)
 
 
 def test_a_cancelled_request_stops_and_leaves_no_folder(desk, song):

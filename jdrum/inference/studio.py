@@ -39,7 +39,6 @@ SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")  # what the upload accepts
 MAX_SECONDS = 600.0  # the longest song, by default
 MAX_TAKES = 8
 SAMPLING_FIELDS = ("temperature", "top_p", "guidance")  # None or missing: the LM's own
-STAGES = ("codes", "beat", "sampling", "vocoding", "beats", "pictures")
 
 
 class StudioError(ValueError):
@@ -149,15 +148,15 @@ class Studio:
         if not 1 <= num_takes <= self.max_takes:
             raise StudioError(f"takes: give 1 to {self.max_takes}, got {num_takes}")
         given = {k: request.get(k) for k in SAMPLING_FIELDS if request.get(k) is not None}
-        prime_at = request.get("prime_at")
         settings = {"num_samples": num_takes, "seed": int(request.get("seed") or 0)}
         settings["max_retries"] = 2
+        if prime is not None:
+            settings["prime"] = os.fspath(prime)
+            settings["prime_at"] = float(request.get("prime_at") or 0.0)
         try:
             songs.check_settings({**settings, **given})
             config = self.pipeline(lm).sampling_config(**given)
             if prime is not None:
-                settings["prime"] = os.fspath(prime)
-                settings["prime_at"] = float(prime_at or 0.0)
                 settings["prime_audio"] = songs.load_prime(prime)
         except (audio.AudioError, ValueError) as error:
             names = {} if prime is None else {prime: pathlib.Path(prime).name}
@@ -181,7 +180,8 @@ class Studio:
           request: its settings (`settings`).
           prime: a drum audio file to continue (`Pipeline.accompany`), or None.
           name: the song's name to show and to name files by (default: the file's).
-          progress: called as progress(stage, done, total), stage one of `STAGES`.
+          progress: called as progress(stage, done, total), through the stages "codes",
+            "beat", "sampling" (per window), "vocoding", "beats" and "pictures" (per take).
           cancel: set to stop the request at the next sampling window.
 
         Returns:
