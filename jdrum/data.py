@@ -101,6 +101,8 @@ class Song:
     drums: np.ndarray  # (L,) float32
     drumless: np.ndarray  # (L,) float32
     true_beats: np.ndarray  # (n, 2) s from the start, position in the bar; (0, 2) if unknown
+    # (j, 3) s from the start, General MIDI key, MIDI velocity; (0, 3) if the records have none
+    drum_notes: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 3)))
 
     @property
     def seconds(self) -> float:
@@ -111,10 +113,10 @@ def songs(source, max_songs: int = 0, shortest: bool = False) -> list[Song]:
     """The songs of a split, reassembled whole from their clip records.
 
     Clips of a song are laid out at their `start_sample` (overlapping clips hold the same audio)
-    and their true beats are merged. Whole songs are this, not a second copy in the dataset: it
-    works for every builder. What the clips do not cover is missing: the tail after the last
-    whole clip, and clips a builder dropped (`ClipConfig.drop_silent_drums`); a song with such
-    a gap gives one `Song` per unbroken part ("<id>@<start s>").
+    and their true beats and drum notes are merged. Whole songs are this, not a second copy in
+    the dataset: it works for every builder. What the clips do not cover is missing: the tail
+    after the last whole clip, and clips a builder dropped (`ClipConfig.drop_silent_drums`); a
+    song with such a gap gives one `Song` per unbroken part ("<id>@<start s>").
 
     Args:
       source: a split's records (`data_source`).
@@ -152,19 +154,25 @@ def _reassemble(song_id: str | None, clips: list[dict]) -> Song:
     start = int(clips[0]["start_sample"])
     end = max(int(c["start_sample"]) + len(c["drums"]) for c in clips)
     stems = {key: np.zeros(end - start, np.float32) for key in ("drums", "drumless")}
-    beats = []
+    beats, notes = [], []
     for clip in clips:
         offset = int(clip["start_sample"]) - start
         for key, stem in stems.items():
             stem[offset : offset + len(clip[key])] = audio.from_pcm16(clip[key])
         clip_beats = np.asarray(clip.get("true_beats", np.zeros((0, 2))), np.float64).reshape(-1, 2)
         beats.append(clip_beats + [offset / audio.SAMPLE_RATE, 0.0])
-    beats = np.concatenate(beats)
-    # Overlapping clips repeat a beat (float32 times): keep one per millisecond.
+        clip_notes = np.asarray(clip.get("drum_notes", np.zeros((0, 3))), np.float64).reshape(-1, 3)
+        notes.append(clip_notes + [offset / audio.SAMPLE_RATE, 0.0, 0.0])
+    beats, notes = np.concatenate(beats), np.concatenate(notes)
+    # Overlapping clips repeat a beat or note (float32 times): keep one per millisecond (and key).
     _, first = np.unique(np.round(beats[:, 0], 3), return_index=True)
+    note_keys = np.stack([np.round(notes[:, 0], 3), np.round(notes[:, 1])], axis=-1)
+    _, first_note = np.unique(note_keys, axis=0, return_index=True)
+    notes = notes[np.sort(first_note)]
+    notes = notes[np.argsort(notes[:, 0], kind="stable")]
     if song_id is None:
         song_id = f"{_text(clips[0]['song_id'])}@{start / audio.SAMPLE_RATE:.1f}"
-    return Song(song_id, start, stems["drums"], stems["drumless"], beats[np.sort(first)])
+    return Song(song_id, start, stems["drums"], stems["drumless"], beats[np.sort(first)], notes)
 
 
 def _text(value) -> str:

@@ -5,15 +5,16 @@
       lm/ (or lm_<variant>/ ...)     an LM               `load_lm`       `write_lm`
       vocoder/                       a vocoder, optional `load_vocoder`  `write_vocoder`
       tracker.json                   {"tracker": NAME}, optional: `run_tracker_name`
+      transcriber/                   a drum transcriber  `load_transcriber` `write_transcriber`
       tokens/<dataset>/              token records (`jdrum.datasets.tokens`)
 
 Every stage folder holds `config.json` (`write_config`, `read_config`) and `checkpoints/<step>/`
 (orbax, `jdrum.checkpoint`). A trainer checkpoints its whole train state; loading for
 inference restores only the fields it needs, against templates built from the model config
 (`checkpoint.restore_fields`): a VQ-VAE's `params`, `codebook` and mel statistics, an LM's
-`params`, a tracker's `params`, a vocoder's `generator` (weight-normalised for HiFi-GAN).
-`write_*` save exactly those fields, e.g. for weights converted from the reference
-(`jdrum.convert`).
+`params`, a tracker's and a transcriber's `params`, a vocoder's `generator`
+(weight-normalised for HiFi-GAN). `write_*` save exactly those fields, e.g. for weights
+converted from the reference (`jdrum.convert`).
 
 A vocoder run's `config.model.generator` names its generator (`GENERATORS`): "hifigan_v1"
 (`jdrum.models.hifigan`; also every run written before the field existed) or "vocos"
@@ -38,7 +39,7 @@ import numpy as np
 
 from jdrum import audio, checkpoint, frozen, torch_io
 from jdrum.beat import features, network, tracking, weights
-from jdrum.models import codec, hifigan, transformer, vocos, vqvae
+from jdrum.models import codec, hifigan, transcriber, transformer, vocos, vqvae
 
 VQVAE_DIRS = {"drums": "vqvae_drums", "drumless": "vqvae_drumless"}
 LM_DIR = "lm"
@@ -320,3 +321,37 @@ def tracker(name: str) -> tracking.Tracker:
 def load_codec(workdir: str | os.PathLike) -> codec.Codec:
     """A VQ-VAE run as a `Codec` (audio ↔ codes ↔ log10 mels)."""
     return codec.Codec(*load_vqvae(workdir))
+
+
+# -------------------------------------------------------------------------------- transcriber
+
+TRANSCRIBER_DIR = "transcriber"  # runs/NAME/transcriber/: a drum transcriber, optional
+
+
+def transcriber_config(config) -> transcriber.TranscriberConfig:
+    return frozen.from_mapping(transcriber.TranscriberConfig, config.model)
+
+
+def transcriber_fields(model: transcriber.Transcriber, num_features: int) -> dict:
+    frames = jax.ShapeDtypeStruct((1, 8, num_features), jnp.float32)
+    return {"params": _abstract_init(model, frames)}  # a transcriber state's params are variables
+
+
+def load_transcriber(workdir: str | os.PathLike):
+    """(model, variables {"params"}, run config) of a transcriber run (its `config.model`:
+    `transcriber_config`; `config.inference`: peak picking and chunks)."""
+    config = read_config(workdir)
+    model_config = transcriber_config(config)
+    model = model_config.make()
+    fields = transcriber_fields(model, model_config.num_features)
+    restored = checkpoint.restore_fields(checkpoint_dir(workdir), fields)
+    return model, restored["params"], config
+
+
+def write_transcriber(workdir: str, config, variables) -> None:
+    """A transcriber run holding given variables {"params": ...} (see `write_vqvae`)."""
+    model_config = transcriber_config(config)
+    fields = {"params": variables}
+    template = transcriber_fields(model_config.make(), model_config.num_features)
+    checkpoint.check_fits(f"transcriber weights for {workdir}", template, fields)
+    _write(workdir, config, fields)

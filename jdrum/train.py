@@ -18,7 +18,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from jdrum import console, parallel
-from jdrum.trainers import beat_tracker, hifigan, lm, vqvae
+from jdrum.trainers import beat_tracker, hifigan, lm, transcriber, vqvae
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Run configuration file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs, config).")
@@ -41,6 +41,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 STAGES = {
     "lm": lm.train_and_evaluate,
     "tracker": beat_tracker.train_and_evaluate,
+    "transcriber": transcriber.train_and_evaluate,
     "vocoder": hifigan.train_and_evaluate,
     "vqvae": vqvae.train_and_evaluate,
 }

@@ -135,11 +135,30 @@ class SoundfontTest(parameterized.TestCase):
             mixed = synth.make_song(seed, _MIXED)
             np.testing.assert_array_equal(mixed.drums, _song(seed, config).drums)
 
+    def test_songs_draw_their_kit_from_the_configs_kits(self):
+        for seed in range(20):
+            rng = lambda seed=seed: np.random.default_rng([seed, 8])
+            # The default, every kit in order, draws as before the kits became a setting.
+            self.assertEqual(soundfont.choose(rng()), soundfont.choose(rng(), soundfont.DRUM_KITS))
+            held_out = soundfont.choose(rng(), soundfont.HELD_OUT_KITS)
+            self.assertIn(held_out.kit, soundfont.HELD_OUT_KITS)
+            others = dataclasses.replace(held_out, kit=soundfont.choose(rng()).kit)
+            self.assertEqual(others, soundfont.choose(rng()))  # the programs do not move
+        config = dataclasses.replace(_SOUNDFONT, drum_kits=(25,))
+        plans = [synth.plan_song(seed, config) for seed in range(5)]
+        self.assertEqual({synth.song_instruments(p, config).kit for p in plans}, {25})
+        seed = _kit_seed(25)  # a song that draws TR 808 from every kit plays the same drums
+        song = synth.render_song(synth.plan_song(seed, config), config)
+        np.testing.assert_array_equal(song.drums, _song(seed, _SOUNDFONT).drums)
+
     def test_config_rejects_unknown_renderers_and_parts(self):
         with self.assertRaisesRegex(ValueError, "renderer"):
             synth.SynthConfig(renderer="fluidsynth")
         with self.assertRaisesRegex(ValueError, "soundfont_parts"):
             synth.SynthConfig(soundfont_parts=("drums", "piano"))
+        for kits in ((), (0, 1)):
+            with self.assertRaisesRegex(ValueError, "drum_kits"):
+                synth.SynthConfig(drum_kits=kits)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 from absl.testing import absltest, parameterized
 
-from jdrum.datasets import synth, synth_sounds
+from jdrum.datasets import soundfont, synth, synth_sounds
 
 _DEFAULT = synth.SynthConfig()
 # Short songs at a low rate keep the rendering tests fast; the maths is rate independent.
@@ -195,6 +195,24 @@ class RenderTest(parameterized.TestCase):
         self.assertGreater(drumless_ratio, 1.1)
         # The drums carry the rhythm of the mix: their onsets are the stronger ones.
         self.assertGreater(drums.mean(), drumless.mean())
+
+    def test_drum_notes_are_the_rendered_hits(self):
+        seed = _CASES[0][1]
+        song, sr = _song(seed), _SHORT.sample_rate
+        notes = song.drum_notes
+        hits = synth.drum_hits(song.plan)  # nominal times, before humanising
+        self.assertLen(notes, len(hits))
+        self.assertTrue(np.all(np.diff(notes[:, 0]) >= 0))
+        keys = {soundfont.DRUM_KEYS[name] for name, _, _ in hits}
+        self.assertEqual(set(notes[:, 1].astype(int)), keys)
+        self.assertTrue(np.all((notes[:, 2] >= 1) & (notes[:, 2] <= 127)))
+        nominal = np.sort([t for _, t, _ in hits])
+        np.testing.assert_allclose(notes[:, 0], nominal, atol=2.5 * 0.003 + 1 / sr)
+        # Each onset is the sample where the renderer starts the hit.
+        np.testing.assert_allclose(notes[:, 0] * sr, np.round(notes[:, 0] * sr), atol=1e-6)
+        # The soundfont plays the same notes.
+        config = dataclasses.replace(_SHORT, renderer="soundfont")
+        np.testing.assert_array_equal(synth.render_song(song.plan, config).drum_notes, notes)
 
     @parameterized.named_parameters(*_CASES)
     def test_drumless_sounds_in_every_section(self, seed):

@@ -13,10 +13,10 @@ draws from its own generator derived from `(seed, part)`.
 
 Two renderers play the same notes (`SynthConfig.renderer`): "numpy" (`synth_sounds`: drums,
 bass, chords and lead synthesised here) and "soundfont" (`soundfont`: General MIDI instruments of
-TimGM6mb.sf2, a drum kit and programs drawn from the seed, for the parts named in
-`SynthConfig.soundfont_parts`, the drums by default; the others stay NumPy); "mixed" picks one of
-the two per song from its seed. The plan, the hit and note times and so the beats do not depend
-on the renderer.
+TimGM6mb.sf2, a drum kit (of `SynthConfig.drum_kits`) and programs drawn from the seed, for the
+parts named in `SynthConfig.soundfont_parts`, the drums by default; the others stay NumPy);
+"mixed" picks one of the two per song from its seed. The plan, the hit and note times and so
+the beats do not depend on the renderer.
 """
 
 from __future__ import annotations
@@ -116,12 +116,18 @@ class SynthConfig:
     peak: float = 0.9  # the full mix is scaled so that its peak equals this
     renderer: str = "numpy"  # "numpy", "soundfont" or "mixed" (per song: about half each)
     soundfont_parts: tuple[str, ...] = ("drums",)  # what the soundfont plays; the rest is NumPy
+    # The soundfont kits a song's drums are drawn from (`soundfont.DRUM_KITS` keys, in order).
+    drum_kits: tuple[int, ...] = tuple(soundfont.DRUM_KITS)
 
     def __post_init__(self):
         if self.renderer not in RENDERERS:
             raise ValueError(f"renderer {self.renderer!r} is not one of {RENDERERS}")
         if not set(self.soundfont_parts) <= set(PARTS):
             raise ValueError(f"soundfont_parts {self.soundfont_parts} are not all in {PARTS}")
+        if not self.drum_kits or not set(self.drum_kits) <= set(soundfont.DRUM_KITS):
+            raise ValueError(
+                f"drum_kits {self.drum_kits} must be some of {tuple(soundfont.DRUM_KITS)}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +182,9 @@ class Song:
     stems: dict[str, np.ndarray]  # float32 mono, equal length: drums, bass, chords, lead
     beats: np.ndarray  # (n, 2) float64: time in s, position in bar (1 = downbeat)
     bpm: np.ndarray  # (n,) tempo at each beat: the next beat follows after 60 / bpm s
+    # (j, 3) float64, one row per drum hit as rendered: onset in s (humanised, on its sample),
+    # General MIDI key (`soundfont.DRUM_KEYS`), MIDI velocity 1-127; sorted by onset
+    drum_notes: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 3)))
     sample_rate: int = 44_100
 
     @property
@@ -471,16 +480,27 @@ def drum_hits(plan: SongPlan) -> list[tuple[str, float, float]]:
     return [(e[0], float(t), e[2]) for e, t in zip(events, seconds, strict=True)]
 
 
-def _render_drums(plan, times, n, sr, instruments=None) -> np.ndarray:
-    """The drum part; from the soundfont when `instruments` are given."""
+def _render_drums(plan, times, n, sr, instruments=None) -> tuple[np.ndarray, np.ndarray]:
+    """The drum part and its notes (`Song.drum_notes`); from the soundfont when `instruments`
+    are given. Both renderers play the same hits."""
     rng = np.random.default_rng([plan.seed, 2])
     events = _drum_events(plan, rng)
     names = [e[0] for e in events]
     starts = _onsets(times, [e[1] for e in events], rng, sr, 0.003)
     velocities = np.array([e[2] for e in events]) * np.exp(rng.normal(0, 0.1, size=len(events)))
+    played = starts < n
+    notes = np.stack(
+        [
+            starts / sr,
+            [soundfont.DRUM_KEYS[name] for name in names],
+            soundfont.midi_velocity(np.minimum(velocities, 1.2)),
+        ],
+        axis=-1,
+    ).reshape(-1, 3)[played]
+    notes = notes[np.argsort(notes[:, 0], kind="stable")]
     if instruments is not None:  # its open hi-hat is choked by the soundfont's exclusive class
         x = soundfont.play_drums(instruments.kit, names, starts, np.minimum(velocities, 1.2), n, sr)
-        return x.astype(np.float64)
+        return x.astype(np.float64), notes
     kit = sounds.drum_kit(np.random.default_rng([plan.seed, 1]), sr)
     hat_starts = np.sort(starts[[k for k, name in enumerate(names) if name in ("hat", "ohat")]])
     out = np.zeros(n)
@@ -491,7 +511,7 @@ def _render_drums(plan, times, n, sr, instruments=None) -> np.ndarray:
             if len(later) and later[0] - start < len(x):
                 x = x[: later[0] - start] * np.linspace(1.0, 0.0, later[0] - start) ** 4
         _add(out, min(velocity, 1.2) * x, start)
-    return sounds.room(out, rng, sr)
+    return sounds.room(out, rng, sr), notes
 
 
 def _render_notes(notes, voice, times, n, sr, rng) -> np.ndarray:
@@ -527,7 +547,7 @@ def song_instruments(
     """The soundfont kit and programs of a song (drawn from its seed), None if NumPy plays it."""
     if song_renderer(plan, config) != "soundfont":
         return None
-    return soundfont.choose(np.random.default_rng([plan.seed, 8]))
+    return soundfont.choose(np.random.default_rng([plan.seed, 8]), config.drum_kits)
 
 
 def render_song(plan: SongPlan, config: SynthConfig = SynthConfig()) -> Song:
@@ -545,7 +565,8 @@ def render_song(plan: SongPlan, config: SynthConfig = SynthConfig()) -> Song:
     n = int(np.ceil(times[-1] * sr))
     gm = song_instruments(plan, config)
     gm_parts = () if gm is None else config.soundfont_parts
-    parts = {"drums": _render_drums(plan, times, n, sr, gm if "drums" in gm_parts else None)}
+    drums, drum_notes = _render_drums(plan, times, n, sr, gm if "drums" in gm_parts else None)
+    parts = {"drums": drums}
     parts_notes_voices = (
         ("bass", _bass_notes, sounds.bass_voice),
         ("chords", _chord_notes, sounds.chord_voice),
@@ -570,7 +591,7 @@ def render_song(plan: SongPlan, config: SynthConfig = SynthConfig()) -> Song:
         stems = {name: x * gain for name, x in stems.items()}
     positions = np.arange(len(bpm)) % plan.meter + 1
     beats = np.stack([times[:-1], positions.astype(np.float64)], axis=1)
-    return Song(plan=plan, stems=stems, beats=beats, bpm=bpm, sample_rate=sr)
+    return Song(plan=plan, stems=stems, beats=beats, bpm=bpm, drum_notes=drum_notes, sample_rate=sr)
 
 
 def make_song(seed: int, config: SynthConfig = SynthConfig(), song_id: str | None = None) -> Song:

@@ -24,15 +24,24 @@ reassembles each song whole (all but the last < 3 s). `eval_soundfont` holds the
 MIDI instruments of a soundfont instead of the NumPy synthesiser: drum kit, bass, chord and lead
 programs drawn from each song's seed. Its inputs are timbres that no training config has, and
 so are its drums for every config but `default` and `demo_mixed` (soundfont drums, never
-soundfont drumless parts); its song ids are `synthstems-evalsf-NNNNN`.
+soundfont drumless parts); its song ids are `synthstems-evalsf-NNNNN`. `eval_unseen_kits` holds
+the same 32 songs again, NumPy drumless parts and soundfont drums from the two kits that no
+training config draws (`jdrum.datasets.soundfont.HELD_OUT_KITS`: TR 808 and Brush; `default`
+and `demo_mixed` draw from the other four, `TRAINING_KITS`): drums in timbres that training
+never heard, e.g. for a drum transcriber. Its song ids are `synthstems-evalkit-NNNNN`.
 
 `SynthstemsConfig.renderer` picks who plays the notes (`jdrum.datasets.synth.SynthConfig`):
 "numpy" (the synthesised kit; `demo`, `tiny` and `eval`), "soundfont" (the drums of each song
-from one of the drum kits of TimGM6mb.sf2, which `pretty_midi` ships, rendered by
-`tinysoundfont`; nothing downloaded) or "mixed" (per song, about half each, drawn from the
-seed: `default`, and `demo_mixed`, which holds `demo`'s songs and splits so). `demo` stays
+from one of the drum kits of TimGM6mb.sf2 that `SynthstemsConfig.drum_kits` lists, which
+`pretty_midi` ships, rendered by `tinysoundfont`; nothing downloaded) or "mixed" (per song,
+about half each, drawn from the seed: `default`, and `demo_mixed`, which holds `demo`'s songs
+and splits so). `demo` stays
 NumPy-only: at the demo's budget its tiny models trained on the mixed renders followed the beat
-less and droned (README, "Unseen timbres"). `default` is 1.5.0, the others 1.4.0.
+less and droned (README, "Unseen timbres").
+
+Every record also carries its drum notes (`drum_notes`: onset, General MIDI key, velocity;
+`jdrum.datasets.records.DRUM_NOTES_DOC`), exactly as rendered: both renderers play the same
+hits, at the same samples, so the notes are labels for a drum transcriber.
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ import dataclasses
 import tensorflow_datasets as tfds
 
 from jdrum import parallel
-from jdrum.datasets import records, synth
+from jdrum.datasets import records, soundfont, synth
 
 
 @dataclasses.dataclass(eq=False)
@@ -59,6 +68,9 @@ class SynthstemsConfig(tfds.core.BuilderConfig):
     id_prefix: str = "synthstems"
     renderer: str = "numpy"  # "numpy", "soundfont" (General MIDI) or "mixed"
     soundfont_parts: tuple[str, ...] = ("drums",)  # what a soundfont song takes from it
+    # The kits a soundfont song draws its drums from: every training config leaves out
+    # `soundfont.HELD_OUT_KITS` (eval_unseen_kits plays only those).
+    drum_kits: tuple[int, ...] = soundfont.TRAINING_KITS
 
     @property
     def synth_config(self) -> synth.SynthConfig:
@@ -68,6 +80,7 @@ class SynthstemsConfig(tfds.core.BuilderConfig):
             change_probability=self.change_probability,
             renderer=self.renderer,
             soundfont_parts=self.soundfont_parts,
+            drum_kits=self.drum_kits,
         )
 
     def song_id(self, index: int) -> str:
@@ -106,7 +119,7 @@ _EVAL = SynthstemsConfig(
 class Builder(records.ParallelBuild, tfds.core.GeneratorBasedBuilder):
     """Paired drum / drumless clips of synthesised songs."""
 
-    VERSION = tfds.core.Version("1.4.0")
+    VERSION = tfds.core.Version("1.6.0")
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "1.1.0": "Beat features of the drumless clips from the madmom tracker (in JAX).",
@@ -114,13 +127,15 @@ class Builder(records.ParallelBuild, tfds.core.GeneratorBasedBuilder):
         "1.3.0": records.RAW_BYTES_NOTE,
         "1.4.0": "Drier kicks and toms (decay 0.05-0.15 s and 0.1-0.2 s, were 0.2-0.4 and 0.25).",
         "1.5.0": "default only: about half its songs with soundfont drums (renderer mixed).",
+        "1.6.0": "drum_notes: every clip's drum notes (onset, General MIDI key, velocity)."
+        " default and demo_mixed draw soundfont drums from 4 kits, holding out TR 808 and Brush;"
+        " eval_unseen_kits (new): eval's 32 songs with drums from those two kits only.",
     }
     BUILDER_CONFIGS = [
         SynthstemsConfig(
             name="default",
             description="400 songs of 1-3 minutes, 2**20-sample clips with 50 % overlap, about"
             " half with soundfont drums.",
-            version="1.5.0",  # the only config that changed in 1.5.0
             renderer="mixed",
         ),
         _DEMO,
@@ -146,13 +161,23 @@ class Builder(records.ParallelBuild, tfds.core.GeneratorBasedBuilder):
             id_prefix="synthstems-evalsf",
             renderer="soundfont",
             soundfont_parts=synth.PARTS,
+            drum_kits=tuple(soundfont.DRUM_KITS),  # every kit, as before 1.6.0
+        ),
+        dataclasses.replace(
+            _EVAL,
+            name="eval_unseen_kits",
+            description="The 32 songs of `eval`, drums from the 2 soundfont kits no training"
+            " config draws (TR 808, Brush).",
+            id_prefix="synthstems-evalkit",
+            renderer="soundfont",
+            drum_kits=soundfont.HELD_OUT_KITS,
         ),
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "default"
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=records.features(self.builder_config.clip),
+            features=records.features(self.builder_config.clip, drum_notes=True),
             homepage="https://arxiv.org/abs/2210.06007",
         )
 
@@ -186,5 +211,6 @@ def song_records(config: SynthstemsConfig, index: int) -> list[tuple[str, dict]]
             config.clip,
             true_beats=song.beats,
             tempo=song.bpm,
+            drum_notes=song.drum_notes,
         )
     )

@@ -9,7 +9,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from jdrum import audio, data
-from jdrum.datasets import records, synth
+from jdrum.datasets import records, soundfont, synth
 
 SR = audio.SAMPLE_RATE
 
@@ -85,6 +85,10 @@ def test_splits_are_by_recording_and_clips_match_the_songs(splits):
             assert np.all((beats[:, 0] >= 0) & (beats[:, 0] < 2**17 / SR))
             assert set(np.unique(beats[:, 1])) <= set(range(1, song.plan.meter + 1))
             assert 60.0 <= record["tempo"] <= 200.0
+            # The drum notes are the song's, those starting in the clip, relative to it.
+            notes = song.drum_notes[np.round(song.drum_notes[:, 0] * SR) - start >= 0]
+            notes = notes[np.round(notes[:, 0] * SR) < start + 2**17]
+            np.testing.assert_allclose(record["drum_notes"], notes - [start / SR, 0, 0], atol=1e-4)
     all_songs = [s for songs in songs_by_split.values() for s in songs]
     assert len(all_songs) == len(set(all_songs))  # no song in two splits
 
@@ -160,19 +164,19 @@ def test_eval_soundfont_is_eval_played_by_the_soundfont():
     assert (evaluation.renderer, config.renderer) == ("numpy", "soundfont")
     assert config.song_id(13) == "synthstems-evalsf-00013"
     assert config.soundfont_parts == ("drums", "bass", "chords", "lead")
-    own = {"name", "description", "id_prefix", "renderer", "soundfont_parts"}
+    own = {"name", "description", "id_prefix", "renderer", "soundfont_parts", "drum_kits"}
     for field in dataclasses.fields(config):
         if field.name not in own:
             assert getattr(config, field.name) == getattr(evaluation, field.name), field.name
     for index in range(config.num_songs):  # the same songs: plans equal but for their ids
         plan = dataclasses.replace(config.plan(index), song_id=evaluation.song_id(index))
         assert plan == evaluation.plan(index)
+    assert config.drum_kits == tuple(soundfont.DRUM_KITS)  # every kit, as before 1.6.0
     for name in ("demo", "tiny", "eval"):
         builder = data.builder(f"synthstems/{name}", "unused")
-        assert (builder.builder_config.renderer, str(builder.version)) == ("numpy", "1.4.0")
-    # `default` mixes both renderers, a change of its own version only.
+        assert (builder.builder_config.renderer, str(builder.version)) == ("numpy", "1.6.0")
     builder = data.builder("synthstems/default", "unused")
-    assert (builder.builder_config.renderer, str(builder.version)) == ("mixed", "1.5.0")
+    assert (builder.builder_config.renderer, str(builder.version)) == ("mixed", "1.6.0")
 
 
 def test_eval_soundfont_builds_with_the_beats_of_eval(tmp_path):
@@ -200,9 +204,95 @@ def test_eval_soundfont_builds_with_the_beats_of_eval(tmp_path):
         assert len(song.drums) == length
         inside = truth.beats[np.round(truth.beats[:, 0] * SR) < length]
         np.testing.assert_allclose(song.true_beats, inside, atol=1e-4)
+        # Whole songs get their drum notes back once each: eval's notes, for both renderers.
+        notes = truth.drum_notes[np.round(truth.drum_notes[:, 0] * SR) < length]
+        np.testing.assert_allclose(song.drum_notes, notes, atol=1e-4)
         # Every stem is the soundfont's, not the NumPy synthesiser's.
         for stem in ("drums", "drumless"):
             x = getattr(song, stem).astype(np.float64)
             numpy_x = getattr(truth, stem)[:length].astype(np.float64)
             cosine = x @ numpy_x / np.sqrt((x @ x) * (numpy_x @ numpy_x))
             assert np.sqrt(np.mean(x**2)) > 0.01 and abs(cosine) < 0.5, (stem, cosine)
+
+
+# Song 0 of each config that the kit hold-out of 1.6.0 leaves alone, as rendered before it:
+# drum and drumless energy (sum of squares) and length.
+_UNCHANGED_SONG_0 = {
+    "tiny": (2437.3699566241403, 1121.7819880208515, 246105),
+    "demo": (7749.271303428492, 3622.060259522552, 814438),
+    "eval": (24550.26943813398, 7267.460333632258, 2486646),
+    "eval_soundfont": (27582.34869854724, 8282.686357231218, 2486646),
+}
+
+
+def test_renders_of_the_configs_without_held_out_kits_are_unchanged():
+    for name, (drums, drumless, length) in _UNCHANGED_SONG_0.items():
+        config = data.builder(f"synthstems/{name}", "unused").builder_config
+        song = synth.render_song(config.plan(0), config.synth_config)
+        assert len(song.drums) == length, name
+        for x, energy in ((song.drums, drums), (song.drumless, drumless)):
+            x = x.astype(np.float64)
+            np.testing.assert_allclose(x @ x, energy, rtol=1e-6, err_msg=name)
+
+
+def _kits(config) -> set[int]:
+    """The soundfont kits the songs of a config play."""
+    plans = [config.plan(i) for i in range(config.num_songs)]
+    instruments = [synth.song_instruments(plan, config.synth_config) for plan in plans]
+    return {x.kit for x in instruments if x is not None}
+
+
+def test_training_configs_hold_out_the_kits_of_eval_unseen_kits():
+    held_out = set(soundfont.HELD_OUT_KITS)
+    assert len(held_out) == 2 and held_out < set(soundfont.DRUM_KITS)
+    assert set(soundfont.TRAINING_KITS) == set(soundfont.DRUM_KITS) - held_out
+    for name in ("default", "demo_mixed"):
+        config = data.builder(f"synthstems/{name}", "unused").builder_config
+        assert config.drum_kits == soundfont.TRAINING_KITS, name
+        assert _kits(config) == set(soundfont.TRAINING_KITS), name  # all four, no other
+    evaluation = data.builder("synthstems/eval", "unused").builder_config
+    builder = data.builder("synthstems/eval_unseen_kits", "unused")
+    config = builder.builder_config
+    assert str(builder.version) == "1.6.0" and "eval_unseen_kits" in builder.RELEASE_NOTES["1.6.0"]
+    assert (config.renderer, config.soundfont_parts) == ("soundfont", ("drums",))
+    assert config.drum_kits == soundfont.HELD_OUT_KITS and _kits(config) == held_out
+    assert config.song_id(13) == "synthstems-evalkit-00013"
+    own = {"name", "description", "id_prefix", "renderer", "drum_kits"}
+    for field in dataclasses.fields(config):
+        if field.name not in own:
+            assert getattr(config, field.name) == getattr(evaluation, field.name), field.name
+    for index in range(config.num_songs):  # the same songs: plans equal but for their ids
+        plan = dataclasses.replace(config.plan(index), song_id=evaluation.song_id(index))
+        assert plan == evaluation.plan(index)
+
+
+def test_eval_unseen_kits_builds_eval_with_held_out_drums(tmp_path):
+    small = dict(num_songs=2, min_seconds=4, max_seconds=6)
+    configs = {
+        name: dataclasses.replace(
+            data.builder(f"synthstems/{name}", "unused").builder_config,
+            name=f"{name}_small",
+            **small,
+        )
+        for name in ("eval", "eval_unseen_kits")
+    }
+    builder = tfds.builder_cls("synthstems")(
+        config=configs["eval_unseen_kits"], data_dir=tmp_path, file_format="array_record"
+    )
+    builder.download_and_prepare()
+    songs = data.songs(builder.as_data_source(split="test"))
+    assert [song.song_id for song in songs] == [
+        "synthstems-evalkit-00000",
+        "synthstems-evalkit-00001",
+    ]
+    for index, song in enumerate(songs):
+        truth = synth.render_song(configs["eval"].plan(index), configs["eval"].synth_config)
+        length = len(truth.drums) // 2**17 * 2**17
+        notes = truth.drum_notes[np.round(truth.drum_notes[:, 0] * SR) < length]
+        np.testing.assert_allclose(song.drum_notes, notes, atol=1e-4)
+        # The drums are the soundfont's; the drumless parts eval's, up to the mix's gain.
+        for stem, low, high in (("drums", -0.5, 0.5), ("drumless", 0.999, 1.0)):
+            x = getattr(song, stem).astype(np.float64)
+            numpy_x = getattr(truth, stem)[:length].astype(np.float64)
+            cosine = x @ numpy_x / np.sqrt((x @ x) * (numpy_x @ numpy_x))
+            assert low < cosine <= high + 1e-9, (stem, cosine)
