@@ -19,6 +19,14 @@ the beat and the drumless input more closely, 0 <= W < 1 less, 1 (the default) i
 sampling. It needs an LM trained with dropped conditions (`config.train.drop_*` in
 `configs/lm.py`); other LMs stop with one line.
 
+`--midi` also writes `<name>_take<k>_drums.mid` beside each take's wavs: the take's drum stem
+transcribed by the run's `transcriber/` into a General MIDI drum track whose tempo map follows
+the input's beats (as the run's tracker finds them, the beats the LM played to), with time
+signatures from their bar positions, so that the bars in a DAW line up with the song
+(`jdrum.inference.midi`); summary.json gives each take's MIDI rendered back and measured
+against it ("midi_metrics"). A run without a trained transcriber stops with one line before
+anything is sampled. `python -m jdrum.transcribe` does the same for any drum stem.
+
 Per-take metrics compare the beats tracked on the drums with those of the input.
 `--verbosity 0` shows the libraries' INFO lines (`jdrum.console`).
 """
@@ -51,6 +59,9 @@ _PRIME = flags.DEFINE_string(
     "prime", None, "Drum audio every take keeps from --prime_at and continues (same format)."
 )
 _PRIME_AT = flags.DEFINE_float("prime_at", None, "Where --prime starts in each song, seconds.")
+_MIDI = flags.DEFINE_bool(
+    "midi", False, "Also write <name>_take<k>_drums.mid by the run's transcriber/."
+)
 _VOCODER = flags.DEFINE_enum(
     "vocoder",
     "auto",
@@ -83,6 +94,7 @@ def main(argv):
             guidance=_GUIDANCE.value,
             prime=_PRIME.value,
             prime_at=_PRIME_AT.value,
+            midi=_MIDI.value,
         )
     except checkpoint.CheckpointError as error:
         # orbax's abandoned reads of the bad step may still print while the interpreter

@@ -1,5 +1,5 @@
 """`python -m jdrum.sample` on a tiny untrained run (`tests/tiny_run.py`): inputs of any length
-and format, several takes, and a bad file among good ones."""
+and format, several takes, a bad file among good ones, and the takes' drum MIDI (`--midi`)."""
 
 import json
 import shutil
@@ -10,14 +10,16 @@ from unittest import mock
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pretty_midi
 import pytest
 import soundfile
+import tiny_run
 
 from configs import vocos
 from jdrum import audio, runs
 from jdrum.beat import conditions, metrics
 from jdrum.datasets import synth
-from jdrum.inference import pipeline, songs
+from jdrum.inference import midi, pipeline, songs
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +194,41 @@ def test_auto_uses_the_runs_vocos_vocoder(run, drumless, tmp_path):
         np.testing.assert_allclose(pipe.drum_audio(codes), expected, atol=1e-5)
     with pytest.raises(ValueError, match=r"vocoder/ is a Vocos vocoder, not HiFi-GAN"):
         pipeline.Pipeline(str(with_vocos), vocoder="hifigan")
+
+
+def test_midi_of_a_take_on_the_inputs_beats(run, drumless, tmp_path):
+    with_transcriber = tmp_path / "run"
+    shutil.copytree(run, with_transcriber)
+    tiny_run.write_tiny_transcriber(with_transcriber)
+    song = tmp_path / "song.wav"
+    soundfile.write(song, drumless[: 6 * audio.SAMPLE_RATE], audio.SAMPLE_RATE)  # as above
+    out = tmp_path / "out"
+    summary = songs.sample(str(with_transcriber), [str(song)], str(out), max_retries=0, midi=True)
+    (entry,) = summary["inputs"]
+    assert summary["settings"]["transcriber"] == str(with_transcriber / "transcriber")
+    input_beats = np.asarray(entry["beats"])  # the run's tracker on the input
+    assert len(input_beats) >= 4
+    for k, take in enumerate(entry["takes"]):
+        assert take["midi"] == f"song_take{k}_drums.mid"
+        written = pretty_midi.PrettyMIDI(str(out / take["midi"]))
+        assert written.instruments[0].is_drum and len(written.instruments[0].notes) > 0
+        assert midi.tempo_map_error(written, input_beats) < 1e-3
+        measured = take["midi_metrics"]
+        assert measured["tempo_map_error_ms"] < 1
+        assert measured["notes"] == len(written.instruments[0].notes)
+        assert measured["take_beat_f1"] == take["metrics"]["beat_f1"]
+        assert 0 <= measured["onset_f1"] <= 1 and 0 <= measured["beat_f1"] <= 1
+    assert _summary(out)["inputs"][0]["takes"][0]["midi"] == "song_take0_drums.mid"
+
+
+def test_midi_without_a_transcriber_is_one_line_before_sampling(run, tmp_path):
+    command = [sys.executable, "-m", "jdrum.sample", f"--run={run}", f"--input={tmp_path}"]
+    result = subprocess.run(
+        command + [f"--output={tmp_path / 'out'}", "--midi"], capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"jdrum.sample: no trained transcriber in {run}; train one with: python -m jdrum.train"
+        f" --config configs/transcriber.py --workdir {run}/transcriber"
+    ]
+    assert not (tmp_path / "out").exists()

@@ -2,6 +2,7 @@
 
     make_tiny_run(tmp_path / "run", data_dir)                      # vqvae_*/ and lm/
     make_tiny_run(run, data_dir, ("seq2seq_low", "decoder_nobeat"))  # + lm_decoder_nobeat/
+    write_tiny_transcriber(run)                                    # + transcriber/ (untrained)
 
 The two VQ-VAEs and the LMs are randomly initialised (no training) and written with
 `jdrum.runs.write_*`, so `jdrum.inference.pipeline.Pipeline`, `jdrum.sample` and
@@ -22,6 +23,7 @@ import jax
 import numpy as np
 
 from configs import lm as lm_configs
+from configs import transcriber as transcriber_configs
 from configs import vqvae_drumless, vqvae_drums
 from jdrum import audio, data, runs
 from jdrum.trainers import lm, vqvae
@@ -120,3 +122,19 @@ def make_tiny_run(
         state = lm._initial_state(config, lm.make_model(config))  # noqa: SLF001
         runs.write_lm(os.path.join(run_dir, name), config, {"params": state.params})
     return dict(zip(names, variants, strict=True))
+
+
+def write_tiny_transcriber(run_dir, seed: int = 0) -> str:
+    """Writes an untrained transcriber into `run_dir`/transcriber/ (configs/transcriber.py:tiny
+    with two 4-channel convs, 16 dense units and 8 LSTM units, 512-frame chunks) and returns its
+    path. Its notes are those of random weights: right in number and format, wrong in content."""
+    config = transcriber_configs.get_config("tiny")
+    config.seed = seed
+    config.model.update(conv_channels=(4, 4), dense=16, hidden=8)
+    config.inference.update(chunk_frames=512, context_frames=64)
+    model = runs.transcriber_config(config).make()
+    mel = np.zeros((1, 8, config.model.n_mels), np.float32)
+    variables = jax.jit(model.init)(jax.random.key(seed), mel)
+    workdir = os.path.join(os.fspath(run_dir), runs.TRANSCRIBER_DIR)
+    runs.write_transcriber(workdir, config, variables)
+    return workdir

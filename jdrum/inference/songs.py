@@ -6,7 +6,13 @@ rate and channel count `jdrum.audio.load` reads. For each input and take k it wr
 `<name>_take<k>_drums.wav` (the drum stem, level-matched to the input) and
 `<name>_take<k>_mix.wav` (input + drums, never clipped), then `summary.json` and `report.html`
 (players, mel spectrograms with the input's and the drums' beats, per-take metrics). An input
-that cannot be read is reported and skipped; the others are still processed.
+that cannot be read is reported and skipped; the others are still processed. With `midi=True`
+each take also gets `<name>_take<k>_drums.mid` (`takes_midi`): its drum stem transcribed by the
+run's `transcriber/` (`jdrum.inference.transcription`) as a General MIDI drum track whose tempo
+map follows the input's beats as the run's tracker finds them (`jdrum.inference.midi`), and its
+summary entry the MIDI rendered back and measured against the take (`midi_round_trip`).
+`transcribe` does the same for any drum stem, the tempo map following the stem's own beats
+(`python -m jdrum.transcribe`).
 
 Per-take metrics compare the beats tracked on the generated drums (the madmom tracker,
 `MEASURE_TRACKER`) with the input's beats as the run's own tracker finds them (the one that
@@ -38,9 +44,9 @@ import numpy as np
 import soundfile
 import tqdm
 
-from jdrum import audio, runs
+from jdrum import audio, runs, sound
 from jdrum.beat import conditions, dbn, metrics
-from jdrum.inference import pipeline, report
+from jdrum.inference import midi, pipeline, report, transcription
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff")
 MEASURE_TRACKER = "madmom"  # tracks the input's and the takes' beats for the summary
@@ -65,6 +71,100 @@ def tracked_beats(drums_KxL) -> list[np.ndarray]:
     tracker = dataclasses.replace(runs.tracker(MEASURE_TRACKER), batch_size=len(drums))
     _, probabilities = tracker(drums)
     return [dbn.decode(p) for p in probabilities]
+
+
+def is_silent(x_L) -> bool:
+    """True when no mel frame of `x_L` is louder than the reference's silence threshold
+    (`audio.SILENCE_THRESHOLD_LOG10` on the mean over bands; white noise below about -65 dBFS):
+    nothing there to transcribe or track. `audio.is_silent` (half the frames) would reject a
+    drum stem that plays only in part of a song."""
+    mel = np.asarray(audio.log_mel(np.asarray(x_L, np.float32)[None]))[0]
+    return mel.shape[-1] == 0 or bool(mel.mean(axis=0).max() < audio.SILENCE_THRESHOLD_LOG10)
+
+
+def midi_round_trip(midis, takes_KxL, reference_beats_Nx2, take_beats=None, kit=0) -> list[dict]:
+    """How well each take's drum MIDI stands for the take: the MIDI rendered back with the
+    soundfont (`midi.render`, kit `kit`, the take's length) and measured beside the take.
+
+    Args:
+      midis: K PrettyMIDIs (`midi.drum_midi`), one a take.
+      takes_KxL: the takes' audio.
+      reference_beats_Nx2: the beats the MIDI's tempo map follows (the input's tracked beats).
+      take_beats: [each take's tracked beats (n, 2)] (`tracked_beats`); None: tracked here.
+      kit: the soundfont drum kit of the rendering.
+
+    Returns:
+      Per take {"notes": drum notes in the MIDI, "tempo_map_error_ms": the largest distance
+      of a reference beat from the MIDI's beats (`midi.tempo_map_error`), "onset_f1": onsets of
+      the rendering against the take's (`jdrum.sound.onset_f1`, 50 ms), "beat_f1" and
+      "take_beat_f1": the beats `tracked_beats` finds in the rendering and in the take, each
+      against the reference (`metrics.beat_f1`, 70 ms, as the takes' `beat_f1`)}.
+    """
+    takes = np.asarray(takes_KxL, np.float32)
+    reference = np.asarray(reference_beats_Nx2, np.float64).reshape(-1, 2)
+    renders = np.stack([midi.render(m, kit, length=takes.shape[1]) for m in midis])
+    rendered_beats = tracked_beats(renders)
+    take_beats = tracked_beats(takes) if take_beats is None else take_beats
+    return [
+        {
+            "notes": len(midi.drum_notes(m)),
+            "tempo_map_error_ms": 1000 * midi.tempo_map_error(m, reference),
+            "onset_f1": sound.onset_f1(render, take),
+            "beat_f1": metrics.beat_f1(reference[:, 0], np.reshape(beats, (-1, 2))[:, 0]),
+            "take_beat_f1": metrics.beat_f1(reference[:, 0], np.reshape(own, (-1, 2))[:, 0]),
+        }
+        for m, render, take, beats, own in zip(
+            midis, renders, takes, rendered_beats, take_beats, strict=True
+        )
+    ]
+
+
+def transcribe(stem, output, transcriber, round_trip: bool = False) -> dict:
+    """A drum stem as a drum MIDI (`midi.drum_midi`) whose tempo map follows the stem's own
+    beats (`tracked_beats`: madmom's tracker and default DBN), written to `output`: what
+    `python -m jdrum.transcribe` runs.
+
+    Args:
+      stem: an audio file (`audio.load`: any format, rate and channel count).
+      output: the .mid to write; its folder must exist.
+      transcriber: a `transcription.Transcriber`, or the path `transcription.load` takes
+        (loaded after the stem is read).
+      round_trip: also measure the MIDI rendered back against the stem (`midi_round_trip`).
+
+    Returns:
+      {"input", "output", "seconds", "notes", "beats", "bpm" (median, None under two beats),
+       "tempo_map_error_ms", and with `round_trip` "round_trip": `midi_round_trip`'s entry}.
+
+    Raises:
+      FileNotFoundError: (one line) a missing output folder (checked first), or no trained
+        transcriber at the path.
+      IsADirectoryError: `output` is a folder.
+      audio.AudioError: (one line) an unreadable or silent stem (`is_silent`).
+      ValueError: the transcriber path holds a run of another stage.
+    Nothing is written unless everything succeeds.
+    """
+    midi.check_output(output)
+    x = audio.load(stem, allow_silent=True)
+    if is_silent(x):
+        raise audio.AudioError(f"{stem}: is silent (no frame above the silence threshold)")
+    if not isinstance(transcriber, transcription.Transcriber):
+        transcriber = transcription.load(transcriber)
+    (beats,) = tracked_beats(x[None])
+    song = midi.drum_midi(transcriber.notes(x), beats, end=len(x) / audio.SAMPLE_RATE)
+    midi.write_midi(output, song)
+    interval = metrics.median_interval(beats[:, 0])
+    result = {
+        "input": str(stem),
+        "output": str(output),
+        "seconds": len(x) / audio.SAMPLE_RATE,
+        "notes": len(midi.drum_notes(song)),
+        "beats": len(beats),
+        "bpm": None if interval is None else 60.0 / interval,
+        "tempo_map_error_ms": 1000 * midi.tempo_map_error(song, beats),
+    }
+    if round_trip:
+        (result["round_trip"],) = midi_round_trip([song], x[None], beats, [beats])
+    return result
 
 
 def take_metrics(drums_L, beats_Nx2, input_beats_Nx2) -> dict:
@@ -160,7 +260,27 @@ def process(
                 "gain_db": float(result.gains_db[k]),
             }
         )
+    if settings.get("transcriber") is not None:
+        progress("midi", 0, 1)
+        files = takes_midi(settings["transcriber"], result.drums, input_beats, take_beats)
+        for k, (take, (song, measured)) in enumerate(zip(entry["takes"], files, strict=True)):
+            take["midi"] = f"{path.stem}_take{k}_drums.mid"
+            midi.write_midi(output / take["midi"], song)
+            if measured is not None:
+                take["midi_metrics"] = measured
     return entry
+
+
+def takes_midi(transcriber, drums_KxL, input_beats, take_beats) -> list[tuple]:
+    """[(PrettyMIDI, round trip)] of every take: its drum stem transcribed, in a MIDI whose tempo
+    map follows the input's beats (`midi.drum_midi`), and `midi_round_trip`'s entry (None where
+    the soundfont renderer is not installed)."""
+    end = np.shape(drums_KxL)[1] / audio.SAMPLE_RATE
+    midis = [midi.drum_midi(transcriber.notes(x), input_beats, end=end) for x in drums_KxL]
+    if not midi.can_render():
+        return [(song, None) for song in midis]
+    measured = midi_round_trip(midis, drums_KxL, input_beats, take_beats)
+    return list(zip(midis, measured, strict=True))
 
 
 def check_settings(settings: dict) -> None:
@@ -191,17 +311,23 @@ def sample(
 
     `vocoder`: see `pipeline.Pipeline`. `settings`: num_samples (1), seed (0), max_retries (2),
     temperature, top_p, top_k, overlap, guidance (None: the LM run's `config.sampling`), prime
-    (a drum audio file, None: no prime) and prime_at (seconds, None: 0).
+    (a drum audio file, None: no prime), prime_at (seconds, None: 0) and midi (False; True: a
+    drum MIDI of every take by the run's `transcriber/`, `takes_midi`).
 
     Raises:
       ValueError: num_samples below 1, max_retries below 0, guidance below 0 or for an LM
         trained without dropped conditions, a bad sampling setting, prime_at without a prime or
         negative, or a bad prime file (`audio.AudioError`, `load_prime`), all before anything is
         written.
+      FileNotFoundError: (one line) midi for a run without a trained `transcriber/`, before
+        anything is sampled or written.
     """
     check_settings(settings)
     prime_path, prime_at = settings.get("prime"), settings.get("prime_at")
     prime_audio = None if prime_path is None else load_prime(prime_path)
+    transcriber = transcription.load(run) if settings.get("midi") else None
+    if not settings.get("midi"):  # runs without MIDI keep their summary as it was
+        settings.pop("midi", None)
     pipe = pipeline.Pipeline(run, lm_dir=lm, vocoder=vocoder)
     settings = {"num_samples": 1, "seed": 0, "max_retries": 2, **settings}
     fields = ("temperature", "top_p", "top_k", "overlap", "guidance")
@@ -229,7 +355,10 @@ def sample(
         "vocoder": pipe.vocoder,
         "inputs": [],
     }
+    if transcriber is not None:
+        summary["settings"]["transcriber"] = transcriber.workdir
     settings["prime_audio"] = prime_audio  # not in the summary
+    settings["transcriber"] = transcriber
     files = input_files(inputs)
     start = time.perf_counter()
     with tqdm.tqdm(files, desc="inputs", unit="song") as bar:
