@@ -1,15 +1,17 @@
 """What the real multitrack builders share: tracks, drum routing results, checks, song keys.
 
-A dataset builder (MUSDB18, MedleyDB, MixingSecret, the merged JukeDrummer corpus) only has
-to list its tracks: `MultitrackBuilder.list_tracks(root)` returns a `Listing` of `Track`s, each
-naming the audio files summed into its drum stem and into its drumless stem, plus the tracks it
-skipped and why. The base class checks every file before anything is written (a missing or
-unreadable file ends the build with a one-line `DatasetError` naming it), splits by recording
-(a stable hash of a canonical key shared by cross-dataset duplicates, so both copies of a song
-always fall in the same split; a listing may instead give a track its dataset's own split,
-`Track.assigned_split`), sums the stems and cuts clips with `jdrum.datasets.records.song_clips`.
-Skipped tracks are logged as one warning per reason and stored in the dataset's metadata, so a
-dataset built from an incomplete folder never looks complete.
+A dataset builder (MUSDB18, MedleyDB, MixingSecret, Slakh2100, MoisesDB, the merged
+JukeDrummer corpus) only has to list its tracks: `MultitrackBuilder.list_tracks(root)` returns a
+`Listing` of `Track`s, each naming the audio files summed into its drum stem and into its
+drumless stem, plus the tracks it skipped and why. The base class checks every file before
+anything is written (a missing or unreadable file ends the build with a one-line `DatasetError`
+naming it), splits by recording (a stable hash of a canonical key shared by cross-dataset
+duplicates, so both copies of a song always fall in the same split; a listing may instead give a
+track its dataset's own split, `Track.assigned_split`), sums the stems and cuts clips with
+`jdrum.datasets.records.song_clips`, passing on what a track knows of its beats and drum notes
+(`Track.true_beats`, `Track.drum_notes`; `MultitrackConfig.drum_notes` gives every record of a
+dataset a `drum_notes` field). Skipped tracks are logged as one warning per reason and stored in
+the dataset's metadata, so a dataset built from an incomplete folder never looks complete.
 """
 
 from __future__ import annotations
@@ -116,6 +118,12 @@ class Track:
     # The split the dataset itself gives this recording (MUSDB18's official test folder);
     # None: the recording-level hash `hashed_split`. A union of datasets clears it.
     assigned_split: str | None = None
+    # What the dataset knows of the recording (Slakh2100's MIDI), passed to
+    # `records.song_clips`; None: unknown. (k, 2) beats (time in s, position in bar, 1 = downbeat),
+    # (k,) tempo in BPM at each beat, (j, 3) drum notes (onset s, General MIDI key, velocity).
+    true_beats: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
+    tempo: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
+    drum_notes: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if self.assigned_split not in (None, *records.SPLITS):
@@ -277,7 +285,28 @@ def track_clips(track: Track, clip: records.ClipConfig) -> list[tuple[str, dict]
     peak = max(np.abs(x).max(initial=0.0) for x in (drums, drumless, drums + drumless))
     if peak > 1.0:
         drums, drumless = drums / peak, drumless / peak
-    return list(records.song_clips(track.song_id, track.source, drums, drumless, clip))
+    return list(
+        records.song_clips(
+            track.song_id,
+            track.source,
+            drums,
+            drumless,
+            clip,
+            true_beats=track.true_beats,
+            tempo=track.tempo,
+            drum_notes=track.drum_notes,
+        )
+    )
+
+
+def with_drum_notes(track: Track, drum_notes: bool) -> Track:
+    """`track` whose clip records carry a `drum_notes` field iff `drum_notes`: (0, 3) notes for a
+    track that knows none, so that every record of a dataset has the same features."""
+    if not drum_notes:
+        return track if track.drum_notes is None else dataclasses.replace(track, drum_notes=None)
+    if track.drum_notes is None:
+        return dataclasses.replace(track, drum_notes=np.zeros((0, 3), np.float32))
+    return track
 
 
 def generate_clips(tracks: Iterable[Track], clip: records.ClipConfig, num_workers: int = 1):
@@ -324,6 +353,8 @@ class MultitrackConfig(tfds.core.BuilderConfig):
     """Clip settings plus how tracks are checked and loaded."""
 
     clip: records.ClipConfig = records.ClipConfig()
+    # Every record has a `drum_notes` field (`records.DRUM_NOTES_DOC`; (0, 3) where unknown).
+    drum_notes: bool = False
 
 
 def default_configs(config_class=MultitrackConfig, **overrides) -> list[MultitrackConfig]:
@@ -366,7 +397,9 @@ class MultitrackBuilder(
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=records.features(self.builder_config.clip),
+            features=records.features(
+                self.builder_config.clip, drum_notes=self.builder_config.drum_notes
+            ),
             homepage=self.HOMEPAGE,
             metadata=tfds.core.MetadataDict(),
         )
@@ -392,4 +425,5 @@ class MultitrackBuilder(
 
     def _generate_examples(self, tracks):
         config = self.builder_config
+        tracks = [with_drum_notes(track, config.drum_notes) for track in tracks]
         yield from generate_clips(tracks, config.clip, self.num_workers)

@@ -1,4 +1,5 @@
-"""jukedrummer: the three fake datasets merged, duplicates removed once, splits by recording."""
+"""jukedrummer: the fake datasets merged, duplicates removed once, splits by recording; config
+`plus` with Slakh2100 and MoisesDB."""
 
 import collections
 
@@ -11,7 +12,9 @@ from tfds_builders import testing
 from tfds_builders.jukedrummer import jukedrummer_dataset_builder as jukedrummer
 from tfds_builders.medleydb import fake_data as fake_medleydb
 from tfds_builders.mixing_secret import fake_data as fake_mixing_secret
+from tfds_builders.moisesdb import fake_data as fake_moisesdb
 from tfds_builders.musdb18 import fake_data as fake_musdb18
+from tfds_builders.slakh2100 import fake_data as fake_slakh
 
 CLIP = testing.SMALL_CLIP
 # The fakes share three songs with MUSDB18: one exact-key MedleyDB pair, one exact-key and one
@@ -29,6 +32,9 @@ def root(tmp_path_factory):
     fake_musdb18.write_fake_musdb18(root / "musdb18", "hq")
     fake_medleydb.write_fake_medleydb(root / "medleydb")
     fake_mixing_secret.write_fake_mixing_secret(root / "mixing_secret")
+    # Only config plus reads these; the default config must ignore them.
+    fake_slakh.write_fake_slakh(root / "slakh2100")
+    fake_moisesdb.write_fake_moisesdb(root / "moisesdb")
     return root
 
 
@@ -104,3 +110,70 @@ def test_build_merges_the_datasets(root, tmp_path):
         np.testing.assert_allclose(
             mix, everything[start : start + 2**16] / max(peak, 1.0), atol=2 / 32768
         )
+
+
+ALL_SOURCES = tuple(jukedrummer.SOURCES)
+
+
+def test_plus_adds_slakh_and_moisesdb_and_removes_the_same_duplicates(root):
+    default = jukedrummer.usable_tracks(str(root), clip_length=CLIP.clip_length)
+    plus = jukedrummer.usable_tracks(str(root), False, CLIP.clip_length, ALL_SOURCES)
+    assert {t.source for t in plus.tracks} == set(ALL_SOURCES)
+    extra = [t for t in plus.tracks if t.source in ("slakh2100", "moisesdb")]
+    assert sorted(t.song_id for t in extra) == sorted(fake_slakh.KEPT + fake_moisesdb.KEPT)
+    assert [t for t in plus.tracks if t.source not in ("slakh2100", "moisesdb")] == default.tracks
+    duplicates = {k: v for k, v in plus.skipped.items() if k.startswith("duplicate")}
+    assert duplicates == {k: v for k, v in default.skipped.items() if k.startswith("duplicate")}
+    assert max(collections.Counter(t.key for t in plus.tracks).values()) == 1
+    # Slakh's split folders do not leak in: every recording is hash-split.
+    for track in plus.tracks:
+        assert track.assigned_split is None
+        assert track.split == records.split_of(multitrack.split_key(track.song_id))
+    assert plus.skipped["slakh2100: " + fake_slakh.OMITTED] == ["Track00049"]
+    assert "moisesdb: " + fake_moisesdb.NO_DRUMS in plus.skipped
+    with pytest.raises(ValueError, match="unknown datasets"):
+        jukedrummer.usable_tracks(str(root), sources=("slakh",))
+
+
+def test_plus_config_declares_drum_notes(tmp_path):
+    configs = {c.name: c for c in jukedrummer.Builder.BUILDER_CONFIGS}
+    assert configs["plus"].sources == ALL_SOURCES and configs["plus"].drum_notes
+    assert not configs["default"].drum_notes
+    assert configs["default"].sources == jukedrummer.PAPER_SOURCES
+    features = jukedrummer.Builder(config="plus", data_dir=str(tmp_path)).info.features
+    assert "drum_notes" in features.keys()
+
+
+def test_build_plus_gives_every_record_drum_notes(root, tmp_path):
+    builder = testing.build(
+        jukedrummer.Builder,
+        root,
+        tmp_path,
+        config_class=jukedrummer.JukedrummerConfig,
+        sources=ALL_SOURCES,
+        drum_notes=True,
+    )
+    assert builder.info.metadata["duplicates_removed"] == len(PAIRS)
+    usable = jukedrummer.usable_tracks(str(root), False, CLIP.clip_length, ALL_SOURCES)
+    tracks = {t.song_id: t for t in usable.tracks}
+    splits_of_song = collections.defaultdict(set)
+    for split, source in builder.as_data_source().items():
+        for i in range(len(source)):
+            record = source[i]
+            song = record["song_id"].decode()
+            splits_of_song[song].add(split)
+            notes = record["drum_notes"]
+            assert notes.dtype == np.float32 and notes.shape[1:] == (3,)
+            if tracks[song].source == "slakh2100":
+                start = int(record["start_sample"])
+                want = tracks[song].drum_notes
+                samples = np.round(want[:, 0].astype(np.float64) * audio.SAMPLE_RATE)
+                want = want[(samples >= start) & (samples < start + CLIP.clip_length)]
+                np.testing.assert_allclose(
+                    notes, want - [start / audio.SAMPLE_RATE, 0, 0], atol=1e-3
+                )
+                assert len(notes) and len(record["true_beats"])
+            else:
+                assert notes.shape == (0, 3)
+    assert set(splits_of_song) == set(tracks)
+    assert all(len(s) == 1 for s in splits_of_song.values())
