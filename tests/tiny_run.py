@@ -132,9 +132,9 @@ def write_tiny_transcriber(run_dir, seed: int = 0) -> str:
     config.seed = seed
     config.model.update(conv_channels=(4, 4), dense=16, hidden=8)
     config.inference.update(chunk_frames=512, context_frames=64)
-    model = runs.transcriber_config(config).make()
-    mel = np.zeros((1, 8, config.model.n_mels), np.float32)
-    variables = jax.jit(model.init)(jax.random.key(seed), mel)
+    model_config = runs.transcriber_config(config)
+    frames = np.zeros((1, 8, model_config.num_features), np.float32)  # mel bands + pitch bins
+    variables = jax.jit(model_config.make().init)(jax.random.key(seed), frames)
     workdir = os.path.join(os.fspath(run_dir), runs.TRANSCRIBER_DIR)
     runs.write_transcriber(workdir, config, variables)
     return workdir
